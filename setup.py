@@ -1,5 +1,6 @@
 from configparser import ConfigParser
 import setuptools, shlex
+from glob import glob
 
 # note: all settings are in settings.ini; edit there, not here
 config = ConfigParser(delimiters=['='])
@@ -53,6 +54,8 @@ setuptools.setup(
     long_description = open('README.md', encoding='utf-8').read(),
     long_description_content_type = 'text/markdown',
     zip_safe = False,
+    # the embedded default model ships beside the package; mxmoe.embedded.embedded_dir() finds it there
+    data_files = [('share/mxmoe/data/embedded', sorted(glob('data/embedded/*')))],
     entry_points = {
         'console_scripts': cfg.get('console_scripts','').split(),
         'nbdev': [f'{cfg.get("lib_path")}={cfg.get("lib_path")}._modidx:d']

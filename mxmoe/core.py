@@ -243,7 +243,7 @@ def _token_stream(tokenizer, split:str, root:Path|None) -> torch.Tensor:
     text = _load_cached(split, root)
     lines = text.splitlines(keepends=True)
     chunks = [''.join(lines[i:i+2000]) for i in range(0, len(lines), 2000)]  # bounded pieces tokenize fast
-    ids = [t for c in tokenizer(chunks, add_special_tokens=False)['input_ids'] for t in c]
+    ids = [t for c in tokenizer(chunks, add_special_tokens=False, verbose=False)['input_ids'] for t in c]  # no max-length warning: chunks are not model inputs
     return torch.tensor(ids, dtype=torch.long)
 
 def token_stream(tokenizer, split:str, data_dir:str|Path|None=None) -> torch.Tensor:
