@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['CONFIGS', 'WEIGHT_ONLY', 'WEIGHT_ACT', 'FP8_MAX', 'QuantConfigError', 'QuantConfig', 'get_config', 'QTensor',
-           'group_params', 'quantize_codes', 'dequantize_codes', 'rtn_quantize', 'dequantize', 'fake_quantize',
-           'fake_quantize_activations']
+__all__ = ['CONFIGS', 'WEIGHT_ONLY', 'WEIGHT_ACT', 'FP8_MAX', 'METHODS', 'QuantConfigError', 'QuantConfig', 'get_config',
+           'QTensor', 'group_params', 'quantize_codes', 'dequantize_codes', 'rtn_quantize', 'dequantize',
+           'fake_quantize', 'fake_quantize_activations', 'QuantError', 'mse_group_params', 'gptq_quantize',
+           'hadamard_matrix', 'quantize_weight', 'weight_of', 'fake_qlinear']
 
 # %% ../nbs/00b_quant.ipynb #eecc7770
 class QuantConfigError(ValueError):
@@ -148,3 +149,153 @@ def fake_quantize_activations(x:torch.Tensor, # activations [..., K]
     xg = _grouped(x, act.group_size)
     scale, _ = group_params(xg, act)
     return _ungrouped(dequantize_codes(quantize_codes(xg, scale, None, act), scale, None), x.shape[-1]).to(x.dtype)
+
+# %% ../nbs/00b_quant.ipynb #913e65b3
+from dataclasses import replace
+import functools
+from .core import MxMoEError
+
+class QuantError(MxMoEError):
+    "A weight or Hessian given to a quantizer has the wrong shape or non-finite values."
+
+def _inverse_hessian_factor(H:torch.Tensor, # Hessians [B, K, K] with a positive diagonal
+                            damp:float, # dampening, as a fraction of the mean diagonal
+                           ) -> torch.Tensor:
+    "Upper Cholesky factor of the dampened `H⁻¹` [B, K, K]; dampening grows tenfold where factorizing fails."
+    eye = torch.eye(H.shape[-1], dtype=H.dtype, device=H.device)
+    damp = torch.full((H.shape[0], 1, 1), damp, dtype=H.dtype, device=H.device)
+    mean_diag = H.diagonal(dim1=-2, dim2=-1).mean(-1)[:, None, None]
+    for _ in range(6):
+        L, info = torch.linalg.cholesky_ex(H + damp * mean_diag * eye)
+        if (info == 0).all(): return torch.linalg.cholesky(torch.cholesky_inverse(L), upper=True)
+        damp = torch.where(info[:, None, None] > 0, damp * 10, damp)
+    raise QuantError(f"Hessian is not positive definite even with dampening {damp.max().item():g}; "
+                     "check the activation statistics for NaN or huge values")
+
+# %% ../nbs/00b_quant.ipynb #259f4892
+def mse_group_params(wg:torch.Tensor, # grouped weights [..., G, g]
+                     cfg:QuantConfig,
+                     grid:int=32, # shrink factors tried, from 1 down to 1 - max_shrink
+                     max_shrink:float=0.8,
+                     norm:float=2.4, # error exponent, as in GPTQ's `mse` option
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    "Scale and zero of each group that minimise |Q(w) - w|^norm over ranges shrunk from the min-max one."
+    wg = wg.float()
+    best_err, best_s, best_z = None, None, None
+    for p in torch.linspace(1, 1 - max_shrink, grid).tolist():
+        s, z = group_params(wg * p, cfg)
+        err = (dequantize_codes(quantize_codes(wg, s, z, cfg), s, z) - wg).abs().pow(norm).sum(-1)
+        if best_err is None: best_err, best_s, best_z = err, s, z; continue
+        better = err < best_err
+        best_err, best_s = torch.where(better, err, best_err), torch.where(better, s, best_s)
+        if z is not None: best_z = torch.where(better, z, best_z)
+    return best_s, best_z
+
+# %% ../nbs/00b_quant.ipynb #313a7b65
+def gptq_quantize(w:torch.Tensor, # weight [..., N, K]; leading dims (e.g. experts) are batched
+                  H:torch.Tensor, # input Gram matrices XᵀX [..., K, K], one per leading index
+                  cfg:QuantConfig|str,
+                  block_size:int=128, # columns per lazy update
+                  damp:float=0.01, # dampening, fraction of the mean Hessian diagonal
+                  act_order:bool=True, # quantize columns by decreasing Hessian diagonal (static groups)
+                  mse:bool=False, # clipping search for group ranges instead of min-max
+                 ) -> QTensor:
+    "GPTQ quantization of `w` under `cfg`, minimising the output error on inputs with Gram matrix `H`."
+    cfg = get_config(cfg)
+    if not cfg.quantized: raise QuantConfigError(f"{cfg.name} is not a quantized config")
+    *lead, N, K = w.shape
+    if tuple(H.shape) != (*lead, K, K): raise QuantError(f"Hessian shape {tuple(H.shape)} does not fit weight {tuple(w.shape)}; expected {(*lead, K, K)}")
+    if not torch.isfinite(H).all(): raise QuantError("Hessian has NaN/Inf entries; recompute the activation statistics")
+    params = mse_group_params if mse else group_params
+    W = w.detach().float().reshape(-1, N, K).clone()
+    H = H.detach().float().reshape(-1, K, K).clone()
+    B, grouped = W.shape[0], cfg.group_size != -1
+    g = cfg.group_size if grouped else K
+    bs = max(block_size // g, 1) * g if grouped else block_size
+    diag = H.diagonal(dim1=-2, dim2=-1)
+    diag[diag == 0] = 1.0  # dead inputs (their off-diagonals are 0 too, H being a Gram matrix)
+    if act_order:
+        perm = diag.argsort(-1, descending=True)
+        if grouped: static = params(_grouped(W, g), cfg)
+        W = W.gather(-1, perm[:, None, :].expand(B, N, K))
+        H = H.gather(-1, perm[:, None, :].expand(B, K, K)).gather(-2, perm[:, :, None].expand(B, K, K))
+    Hinv = _inverse_hessian_factor(H, damp)
+    Wt = W.transpose(1, 2).contiguous()  # [B, K, N]: each input column of W is a contiguous row
+    codes, found = torch.zeros_like(Wt), []
+    scale, zero = (None, None) if grouped else params(W, cfg)
+    if grouped and act_order: static_t = [None if t is None else t.transpose(1, 2).contiguous() for t in static]  # [B, G, N]
+    for i1 in range(0, K, bs):
+        i2 = min(i1 + bs, K)
+        W1, Hinv1 = Wt[:, i1:i2].clone(), Hinv[:, i1:i2, i1:i2]
+        Err1 = torch.zeros_like(W1)
+        for i in range(i2 - i1):
+            if grouped and act_order:
+                gi = (perm[:, i1 + i] // g)[:, None, None].expand(B, 1, N)
+                scale, zero = (None if t is None else t.gather(1, gi)[:, 0] for t in static_t)
+            elif grouped and i % g == 0:
+                scale, zero = params(W1[:, i:i + g].transpose(1, 2), cfg)
+                found.append((scale, zero))
+            c = quantize_codes(W1[:, i, :, None], scale, zero, cfg)
+            q = dequantize_codes(c, scale, zero)[..., 0]
+            codes[:, i1 + i] = c[..., 0].float()
+            err = (W1[:, i] - q) / Hinv1[:, i, i, None]
+            W1[:, i:].baddbmm_(Hinv1[:, i, i:, None], err[:, None, :], alpha=-1)  # W1[:, i:] -= Hinv1[i, i:]ᵀ err
+            Err1[:, i] = err
+        Wt[:, i2:].baddbmm_(Hinv[:, i1:i2, i2:].transpose(1, 2), Err1, alpha=-1)  # lazy update of later blocks
+    codes = codes.transpose(1, 2)
+    if act_order: codes = codes.gather(-1, perm.argsort(-1)[:, None, :].expand(B, N, K))
+    if not grouped: scale, zero = scale[..., None], None if zero is None else zero[..., None]
+    elif act_order: scale, zero = static
+    else: scale, zero = torch.stack([s for s, _ in found], -1), None if zero is None else torch.stack([z for _, z in found], -1)
+    shaped = lambda t: None if t is None else t.reshape(*lead, N, -1)
+    return QTensor(codes.to(c.dtype).reshape(*lead, N, K), shaped(scale), shaped(zero), cfg)
+
+# %% ../nbs/00b_quant.ipynb #27e1cee7
+@functools.lru_cache(maxsize=16)
+def hadamard_matrix(n:int, # dimension of the input space
+                   ) -> torch.Tensor:
+    "Orthogonal rotation [n, n] = DCT_m ⊗ Hadamard_{2^k} (n = m·2^k, m odd); a plain Hadamard when n is a power of two."
+    if n < 1: raise QuantError(f"rotation size must be positive, got {n}")
+    p = n & -n  # largest power of two dividing n
+    m = n // p
+    Hp = torch.ones(1, 1, dtype=torch.float64)
+    while Hp.shape[0] < p: Hp = torch.cat([torch.cat([Hp, Hp], 1), torch.cat([Hp, -Hp], 1)], 0)
+    j = torch.arange(m, dtype=torch.float64)
+    C = torch.cos(math.pi * (2 * j[None, :] + 1) * j[:, None] / (2 * m)) * math.sqrt(2 / m)
+    C[0] /= math.sqrt(2)
+    return torch.kron(C, Hp / math.sqrt(p)).float()
+
+# %% ../nbs/00b_quant.ipynb #f376e0a5
+METHODS = ('rtn', 'gptq', 'gptq_had')
+
+def quantize_weight(w:torch.Tensor, # weight [..., N, K]
+                    cfg:QuantConfig|str,
+                    method:str='gptq', # one of METHODS
+                    H:torch.Tensor|None=None, # input Gram matrices [..., K, K]; needed by the GPTQ methods
+                    **gptq_kw, # passed to `gptq_quantize` (act_order, damp, mse, block_size)
+                   ) -> QTensor:
+    "`w` quantized under `cfg` by `method`, rotated first for `gptq_had` and for configs with `hadamard=True`."
+    cfg = get_config(cfg)
+    if method not in METHODS: raise QuantConfigError(f"Unknown method {method!r}; use one of {METHODS}")
+    rotate = method == 'gptq_had' or cfg.hadamard
+    if rotate:
+        R = hadamard_matrix(w.shape[-1]).to(w.device)
+        w = w.float() @ R
+        if H is not None: H = R.T @ H.float() @ R
+    if method == 'rtn': qt = rtn_quantize(w, cfg)
+    elif H is None: raise QuantError(f"method {method!r} needs the input Gram matrix H (see mxmoe.stats)")
+    else: qt = gptq_quantize(w, H, cfg, **gptq_kw)
+    if rotate: qt.cfg = replace(qt.cfg, hadamard=True)
+    return qt
+
+def weight_of(qt:QTensor) -> torch.Tensor:
+    "Float32 weight [..., N, K] that `qt` stands for, in the original (unrotated) input space."
+    w = dequantize(qt)
+    return w @ hadamard_matrix(w.shape[-1]).to(w.device).T if qt.cfg.hadamard else w
+
+def fake_qlinear(x:torch.Tensor, # inputs [..., T, K] (leading dims matching the weight's)
+                 qt:QTensor) -> torch.Tensor:
+    "Float32 output `x Ŵᵀ` of the quantized linear, with input rotation and activation quantization as its kernel does."
+    x = x.float()
+    if qt.cfg.hadamard: x = x @ hadamard_matrix(x.shape[-1]).to(x.device)
+    return fake_quantize_activations(x, qt.cfg) @ dequantize(qt).transpose(-1, -2)
