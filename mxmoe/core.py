@@ -12,9 +12,9 @@ from torch import nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['SUPPORTED_ARCHS', 'LINEARS', 'SPLITS', 'MxMoEError', 'UnsupportedModelError', 'DataError', 'MoELayer', 'moe_layers',
-           'tiny_moe', 'reference_experts_forward', 'ExpertsOverride', 'override_experts', 'data_dir', 'load_wikitext2',
-           'token_stream', 'calibration_windows', 'eval_windows', 'perplexity']
+__all__ = ['SUPPORTED_ARCHS', 'LINEARS', 'PLAN_LINEARS', 'SPLITS', 'MxMoEError', 'UnsupportedModelError', 'DataError', 'MoELayer',
+           'moe_layers', 'plan_weight', 'tiny_moe', 'reference_experts_forward', 'ExpertsOverride', 'override_experts',
+           'data_dir', 'load_wikitext2', 'token_stream', 'calibration_windows', 'eval_windows', 'perplexity']
 
 # %% ../nbs/00_core.ipynb #6ffb492c
 class MxMoEError(Exception):
@@ -101,6 +101,15 @@ def moe_layers(model:nn.Module) -> list[MoELayer]:
     layers = [MoELayer(i, l.mlp, mt) for i, l in enumerate(_decoder_layers(model)) if _is_moe_block(getattr(l, 'mlp', None))]
     if not layers: raise UnsupportedModelError(f"{type(model).__name__} ({mt}) has no MoE layers")
     return layers
+
+# %% ../nbs/00_core.ipynb #ced25e44
+PLAN_LINEARS = {'gate_up': ('gate', 'up'), 'down': ('down',)}
+
+@torch.no_grad()
+def plan_weight(layer:MoELayer, e:int, linear:str) -> torch.Tensor:
+    "Expert `e`'s weight for a plan linear: gate and up stacked [2I, H] for 'gate_up', [H, I] for 'down'."
+    if linear not in PLAN_LINEARS: raise ValueError(f"linear must be one of {tuple(PLAN_LINEARS)}, got {linear!r}")
+    return torch.cat([layer.weight(e, n) for n in PLAN_LINEARS[linear]])
 
 # %% ../nbs/00_core.ipynb #7cefb76f
 def tiny_moe(model_type:str='qwen2_moe', # one of SUPPORTED_ARCHS

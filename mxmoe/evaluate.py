@@ -5,30 +5,25 @@
 # %% ../nbs/06_eval.ipynb #6a01e8bc
 from __future__ import annotations
 import json, os, shutil, tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 import torch
 from safetensors.torch import save_file, load_file
-from .core import MxMoEError, moe_layers, MoELayer
-from .quant import QTensor, get_config, rtn_quantize, dequantize
+from .core import MxMoEError, moe_layers, MoELayer, PLAN_LINEARS, plan_weight, override_experts
+from .quant import QTensor, get_config, rtn_quantize, weight_of, fake_qlinear
 
 # %% auto #0
-__all__ = ['Key', 'PLAN_LINEARS', 'Quantizer', 'QUANT_FORMAT', 'uniform_plan', 'plan_weight', 'rtn_quantizer', 'apply_plan_',
-           'save_quantized', 'load_quantized', 'local_wikitext_task', 'run_lm_eval']
+__all__ = ['Key', 'Quantizer', 'QUANT_FORMAT', 'uniform_plan', 'rtn_quantizer', 'apply_plan_', 'quantize_activations_',
+           'activation_quantized_forward', 'save_quantized', 'load_quantized', 'local_wikitext_task', 'run_lm_eval']
 
 # %% ../nbs/06_eval.ipynb #d4c02b48
 Key = tuple[int, int, str]  # (decoder layer index, expert, 'gate_up' | 'down')
-PLAN_LINEARS = {'gate_up': ('gate', 'up'), 'down': ('down',)}
 
 def uniform_plan(model, config:str) -> dict[Key, str]:
     "The plan giving every expert linear of `model` the same `config`."
     get_config(config)
     return {(l.index, e, lin): config for l in moe_layers(model) for e in range(l.n_experts) for lin in PLAN_LINEARS}
-
-@torch.no_grad()
-def plan_weight(layer:MoELayer, e:int, linear:str) -> torch.Tensor:
-    "Expert `e`'s weight for a plan linear: gate and up stacked [2I, H] for 'gate_up', [H, I] for 'down'."
-    return torch.cat([layer.weight(e, n) for n in PLAN_LINEARS[linear]])
 
 def _write_back(layer:MoELayer, e:int, linear:str, w:torch.Tensor):
     "Copy a plan linear's weight `w` into the model's expert weights (views)."
@@ -54,10 +49,33 @@ def apply_plan_(model, plan:dict[Key, str], quantizer:Quantizer=rtn_quantizer) -
         w = plan_weight(layers[li], e, lin)
         if not torch.isfinite(w).all(): raise MxMoEError(f"Layer {li} expert {e} {lin}: weights hold NaN or Inf; fix the checkpoint first")
         qts[(li, e, lin)] = qt = quantizer(w.float(), cfg, (li, e, lin))
-        _write_back(layers[li], e, lin, dequantize(qt).to(w.dtype))
+        _write_back(layers[li], e, lin, weight_of(qt).to(w.dtype))
+    quantize_activations_(model, qts)
     return qts
 
-# %% ../nbs/06_eval.ipynb #a98e92c5
+def quantize_activations_(model, qts:dict[Key, QTensor]):
+    "Make every layer with a weight-activation config in `qts` quantize its experts' inputs at run time."
+    for l in moe_layers(model):
+        layer_qts = {(e, lin): qt for (i, e, lin), qt in qts.items() if i == l.index}
+        if any(not qt.cfg.weight_only for qt in layer_qts.values()): override_experts(l, activation_quantized_forward(layer_qts))
+
+def activation_quantized_forward(qts:dict[tuple[int, str], QTensor]):
+    "Experts computation of one layer in which the linears in `qts` ((expert, linear) → codes) also quantize their inputs."
+    def linear_out(layer, e, lin, x):
+        qt = qts.get((e, lin))
+        return (fake_qlinear(x, qt) if qt is not None else x.float() @ plan_weight(layer, e, lin).float().T).to(x.dtype)
+    def forward(layer, hidden, top_k_index, top_k_weights):
+        out = torch.zeros_like(hidden)
+        for e in top_k_index.unique().tolist():
+            if not 0 <= e < layer.n_experts: continue
+            tok, slot = torch.where(top_k_index == e)
+            gate, up = linear_out(layer, e, 'gate_up', hidden[tok]).chunk(2, dim=-1)
+            y = linear_out(layer, e, 'down', layer.act_fn(gate) * up) * top_k_weights[tok, slot, None]
+            out.index_add_(0, tok, y.to(out.dtype))
+        return out
+    return forward
+
+# %% ../nbs/06_eval.ipynb #032045af
 QUANT_FORMAT = 1
 
 def _key_str(k:Key) -> str: return f"{k[0]}.{k[1]}.{k[2]}"
@@ -79,7 +97,8 @@ def save_quantized(model, out_dir:str|Path, qts:dict[Key, QTensor], plan:dict[Ke
             tensors[f'{_key_str(k)}.scale'] = qt.scale
             if qt.zero is not None: tensors[f'{_key_str(k)}.zero'] = qt.zero
         save_file({k: v.contiguous() for k, v in tensors.items()}, tmp/'mxmoe_codes.safetensors')
-        meta = dict(format=QUANT_FORMAT, plan={_key_str(k): c for k, c in plan.items()}, allocation=allocation)
+        meta = dict(format=QUANT_FORMAT, plan={_key_str(k): c for k, c in plan.items()}, allocation=allocation,
+                    rotated=[_key_str(k) for k, qt in qts.items() if qt.cfg.hadamard and not get_config(plan[k]).hadamard])
         (tmp/'mxmoe_quant.json').write_text(json.dumps(meta, indent=1))
         if out_dir.exists(): shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
@@ -97,14 +116,17 @@ def load_quantized(path:str|Path, dtype:torch.dtype|None=None) -> tuple:
     except json.JSONDecodeError as e: raise MxMoEError(f"{path/'mxmoe_quant.json'} is corrupt ({e}); save the checkpoint again") from None
     if meta.get('format') != QUANT_FORMAT: raise MxMoEError(f"{path} has checkpoint format {meta.get('format')}, this mxmoe reads {QUANT_FORMAT}")
     plan = {_str_key(k): c for k, c in meta['plan'].items()}
+    rotated = set(map(_str_key, meta.get('rotated', [])))
     tensors = load_file(path/'mxmoe_codes.safetensors')
     qts = {}
     for k, c in plan.items():
         cfg = get_config(c)
+        if k in rotated: cfg = replace(cfg, hadamard=True)
         if not cfg.quantized: continue
         q = tensors[f'{_key_str(k)}.q']
         qts[k] = QTensor(q.view(torch.float8_e4m3fn) if cfg.w_format == 'fp8' else q, tensors[f'{_key_str(k)}.scale'], tensors.get(f'{_key_str(k)}.zero'), cfg)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).eval()
+    quantize_activations_(model, qts)
     tok = AutoTokenizer.from_pretrained(path) if (path/'tokenizer_config.json').is_file() else None
     return model, tok, qts, plan
 

@@ -12,7 +12,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 from .core import MxMoEError, MoELayer, moe_layers, override_experts, reference_experts_forward
 from .quant import CONFIGS, METHODS, QTensor, get_config, quantize_weight, weight_of, fake_qlinear
-from .evaluate import PLAN_LINEARS, plan_weight
+from .core import PLAN_LINEARS, plan_weight
 from .stats import ActStats, glu
 
 # %% auto #0

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from safetensors import safe_open
 from safetensors.torch import save_file
 from .core import MxMoEError, MoELayer, moe_layers, override_experts
-from .evaluate import PLAN_LINEARS, plan_weight
+from .core import PLAN_LINEARS, plan_weight
 
 # %% auto #0
 __all__ = ['STATS_VERSION', 'StatsError', 'LayerStats', 'glu', 'expert_intermediate', 'check_finite_weights', 'ActStats',
