@@ -26,8 +26,8 @@ def _fingerprint(params:dict) -> str:
 class Stages:
     "Runs named stages whose JSON results are cached in `out_dir` under a fingerprint of their parameters."
     def __init__(self, out_dir:Path, log:Callable[[str], None]=print):
-        self.out_dir, self.log = Path(out_dir), log
-        self.index_path = self.out_dir/'stages.json'
+        self.out_dir, self.log = Path(out_dir)/'stages', log
+        self.index_path = self.out_dir/'index.json'
         self.index = json.loads(self.index_path.read_text()) if self.index_path.is_file() else {}
 
     def __call__(self, name:str, params:dict, fn:Callable[[], dict]) -> dict:
@@ -71,6 +71,10 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument('--out', type=Path, default=Path('mxmoe_out'), help='report directory (default mxmoe_out)')
     r.add_argument('--n-calib', type=int, default=128, help='calibration windows (default 128)')
     r.add_argument('--seqlen', type=int, default=512, help='tokens per window (default 512)')
+    r.add_argument('--candidates', default='weight-only', help="candidate set: 'weight-only', 'weight-activation', 'all' or comma-separated config names")
+    r.add_argument('--method', default='gptq', choices=['rtn', 'gptq', 'gptq_had'], help='quantizer (default gptq)')
+    r.add_argument('--loss', default='linear', choices=['linear', 'block', 'model'], help='sensitivity loss the allocator minimizes')
+    r.add_argument('--scope', default='layer', choices=['layer', 'global'], help='budget per layer (MxMoE) or across the model')
     r.add_argument('--eval-windows', type=int, default=0, help='evaluate on the first N test windows only (default 0: all)')
     r.add_argument('--seed', type=int, default=0)
     return p
@@ -104,15 +108,19 @@ def main(argv:list[str]|None=None) -> int:
     return 0
 
 # %% ../nbs/07_cli.ipynb #151777a2
-UNIFORM_BASELINES = ('w8', 'w4g128', 'w3g128', 'w2g128')
+UNIFORM_BASELINES = ('w4g128', 'w3g128', 'w2g128')
 
-def _ppl_of(model_factory, plan_fn, windows) -> float:
-    "Perplexity of a fresh model quantized by `plan_fn(model)` (None: unquantized)."
+def _candidates(arg:str):
+    "The candidate set named on the command line."
+    return arg if arg in ('weight-only', 'weight-activation', 'all') else [c.strip() for c in arg.split(',') if c.strip()]
+
+def _ppl_of(model_factory, plan_fn, quantizer, windows) -> dict:
+    "Perplexity of a fresh model quantized by `plan_fn(model)` with `quantizer` (plan_fn None: unquantized)."
     from mxmoe.core import perplexity
     from mxmoe.evaluate import apply_plan_
     model = model_factory()
-    if plan_fn is not None: apply_plan_(model, plan_fn(model))
-    return perplexity(model, windows)
+    if plan_fn is not None: apply_plan_(model, plan_fn(model), quantizer)
+    return dict(ppl=perplexity(model, windows))
 
 def write_report(out:Path, results:dict):
     "Write results.json, a (bits, perplexity) plot and a Markdown summary into `out`."
@@ -121,31 +129,59 @@ def write_report(out:Path, results:dict):
     rows = results['rows']
     write_atomic(out/'results.json', json.dumps(results, indent=1))
     fig, ax = plt.subplots(figsize=(6, 4))
-    for r in rows: ax.scatter(r['bits'], r['ppl'], label=r['name'])
+    for r in rows: ax.scatter(r['bits'], r['ppl'], label=r['name'], marker='*' if r['name'].startswith('MxMoE') else 'o')
     ax.set_xlabel('average bits per expert weight'); ax.set_ylabel('WikiText-2 test perplexity'); ax.legend(fontsize=7)
-    ax.set_title(results['model'])
+    ax.set_title(results['model']); ax.set_yscale('log')
     fig.tight_layout(); fig.savefig(out/'ppl_vs_bits.png', dpi=120); plt.close(fig)
-    lines = [f"# mxmoe report: {results['model']}", '', '| variant | avg bits | perplexity |', '|---|---|---|']
-    lines += [f"| {r['name']} | {r['bits']:.2f} | {r['ppl']:.3f} |" for r in rows]
+    lines = [f"# mxmoe report: {results['model']}", '', f"Allocation: {results['allocation']}", '',
+             '| variant | avg bits | perplexity |', '|---|---|---|']
+    lines += [f"| {r['name']} | {r['bits']:.3f} | {r['ppl']:.3f} |" for r in rows]
     write_atomic(out/'summary.md', '\n'.join(lines) + '\n')
 
 def run_pipeline(args):
     "Run every stage for the parsed `args`, resuming finished ones, and write the report."
     import copy
-    from mxmoe.core import eval_windows, moe_layers
-    from mxmoe.evaluate import uniform_plan
+    from mxmoe.core import eval_windows, calibration_windows, moe_layers
+    from mxmoe.evaluate import uniform_plan, rtn_quantizer
     from mxmoe.quant import get_config
+    from mxmoe.stats import collect_stats, save_stats, load_stats
+    from mxmoe.sensitivity import sensitivity_table, save_table, load_table, calibrated_quantizer
+    from mxmoe.allocation import build_problem, allocate, save_allocation, load_allocation, allocation_plan
     out = Path(args.out); stages = Stages(out)
     base_model, tok = load_model(args.model)
     max_len = getattr(base_model.config, 'max_position_embeddings', None)
     windows = eval_windows(tok, args.seqlen, data_dir=args.data, max_len=max_len)
     if args.eval_windows: windows = windows[:args.eval_windows]
     fresh = lambda: copy.deepcopy(base_model)
-    common = dict(model=args.model, seqlen=args.seqlen, data=str(args.data), eval_windows=args.eval_windows)
-    rows = [dict(name='bf16', bits=16.0, **stages('ppl_fp', common, lambda: dict(ppl=_ppl_of(fresh, None, windows))))]
+    data = dict(model=args.model, seqlen=args.seqlen, data=str(args.data))
+    calib = dict(data, n_calib=args.n_calib, seed=args.seed)
+    def stats_stage():
+        w = calibration_windows(tok, args.n_calib, args.seqlen, args.seed, args.data, max_len=max_len)
+        return dict(path=str(save_stats(collect_stats(base_model, w, seed=args.seed), out/'stats.safetensors')))
+    stats = load_stats(stages('stats', calib, stats_stage)['path'])
+    cands = _candidates(args.candidates)
+    sens = dict(calib, method=args.method, loss=args.loss, candidates=cands)
+    def sensitivity_stage():
+        from mxmoe.allocation import candidate_configs
+        w = calibration_windows(tok, 8, args.seqlen, args.seed, args.data, max_len=max_len) if args.loss == 'model' else None
+        t = sensitivity_table(base_model, stats, loss=args.loss, configs=list(candidate_configs(cands)), methods=[args.method], windows=w)
+        return dict(path=str(save_table(t, out/'sensitivity.csv')))
+    table = load_table(stages('sensitivity', sens, sensitivity_stage)['path'])
+    alloc_params = dict(sens, bits=args.bits, r=args.r, scope=args.scope)
+    def allocation_stage():
+        a = allocate(build_problem(table, base_model, candidates=cands), args.bits, args.r, args.scope)
+        return dict(path=str(save_allocation(a, out/'allocation.json')), predicted=a['predicted'])
+    alloc = load_allocation(stages('allocation', alloc_params, allocation_stage)['path'], base_model)
+    quantizer = rtn_quantizer if args.method == 'rtn' else calibrated_quantizer(stats, args.method)
     K = moe_layers(base_model)[0].hidden_size
+    rows = [dict(name='bf16', bits=16.0, **stages('ppl_fp', dict(data, ev=args.eval_windows), lambda: _ppl_of(fresh, None, None, windows)))]
     for c in UNIFORM_BASELINES:
-        res = stages(f'ppl_rtn_{c}', common, lambda: dict(ppl=_ppl_of(fresh, lambda m: uniform_plan(m, c), windows)))
-        rows.append(dict(name=f'RTN {c}', bits=get_config(c).bits(K), **res))
-    write_report(out, dict(model=args.model, seqlen=args.seqlen, n_windows=len(windows), rows=rows))
+        for name, q in (('RTN', rtn_quantizer), (args.method.upper(), quantizer)):
+            if name == 'RTN' and args.method == 'rtn' and rows[-1]['name'].startswith('RTN'): continue
+            res = stages(f'ppl_{name.lower()}_{c}', dict(calib, method=name, ev=args.eval_windows),
+                         lambda: _ppl_of(fresh, lambda m: uniform_plan(m, c), q, windows))
+            rows.append(dict(name=f'{name} {c}', bits=get_config(c).bits(K), **res))
+    res = stages('ppl_mxmoe', dict(alloc_params, ev=args.eval_windows), lambda: _ppl_of(fresh, lambda m: allocation_plan(alloc), quantizer, windows))
+    rows.append(dict(name=f'MxMoE {args.bits}b r={args.r}', bits=alloc['predicted']['bits'], **res))
+    write_report(out, dict(model=args.model, seqlen=args.seqlen, n_windows=len(windows), allocation=str(out/'allocation.json'), rows=rows))
     print((out/'summary.md').read_text())
