@@ -10,7 +10,8 @@ from typing import Callable
 from .core import MxMoEError
 
 # %% auto #0
-__all__ = ['UNIFORM_BASELINES', 'write_atomic', 'Stages', 'make_parser', 'load_model', 'main', 'write_report', 'run_pipeline']
+__all__ = ['UNIFORM_BASELINES', 'CPU_EVAL_WINDOWS', 'write_atomic', 'Stages', 'make_parser', 'load_model', 'main', 'write_report',
+           'run_pipeline']
 
 # %% ../nbs/07_cli.ipynb #19707051
 def write_atomic(path:Path, data:str|bytes):
@@ -73,22 +74,23 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument('--seqlen', type=int, default=512, help='tokens per window (default 512)')
     r.add_argument('--candidates', default='weight-only', help="candidate set: 'weight-only', 'weight-activation', 'all' or comma-separated config names")
     r.add_argument('--method', default='gptq', choices=['rtn', 'gptq', 'gptq_had'], help='quantizer (default gptq)')
-    r.add_argument('--loss', default='linear', choices=['linear', 'block', 'model'], help='sensitivity loss the allocator minimizes')
+    r.add_argument('--loss', default='block', choices=['linear', 'block', 'model'], help='sensitivity loss the allocator minimizes (default block)')
     r.add_argument('--scope', default='layer', choices=['layer', 'global'], help='budget per layer (MxMoE) or across the model')
-    r.add_argument('--eval-windows', type=int, default=0, help='evaluate on the first N test windows only (default 0: all)')
+    r.add_argument('--eval-windows', type=int, default=None, help='evaluate on the first N test windows (default: all on a GPU, 64 on a CPU; 0: all)')
+    r.add_argument('--device', default=None, help="torch device (default: 'cuda' when available, else 'cpu')")
     r.add_argument('--seed', type=int, default=0)
     return p
 
 # %% ../nbs/07_cli.ipynb #d220ded0
-def load_model(name:str) -> tuple:
-    "Model and tokenizer: 'embedded', a local folder, or a Hugging Face id (needs the hub)."
+def load_model(name:str, device:str='cpu') -> tuple:
+    "Model (float32, eval mode, on `device`) and tokenizer: 'embedded', a local folder, or a Hugging Face id (needs the hub)."
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     if name == 'embedded':
         from mxmoe.embedded import load_embedded
-        return load_embedded()
+        return load_embedded(device=device)
     try:
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32).eval()
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32).to(device).eval()
         return model, AutoTokenizer.from_pretrained(name)
     except (OSError, ValueError) as e:
         raise MxMoEError(f"Cannot load model {name!r} ({str(e).splitlines()[0]}); pass 'embedded', a local model folder, or a reachable Hugging Face id") from None
@@ -109,6 +111,7 @@ def main(argv:list[str]|None=None) -> int:
 
 # %% ../nbs/07_cli.ipynb #151777a2
 UNIFORM_BASELINES = ('w4g128', 'w3g128', 'w2g128')
+CPU_EVAL_WINDOWS = 64  # test windows evaluated by default without a GPU, to keep a CPU run to minutes
 
 def _candidates(arg:str):
     "The candidate set named on the command line."
@@ -147,10 +150,15 @@ def run_pipeline(args):
     from mxmoe.stats import collect_stats, save_stats, load_stats
     from mxmoe.sensitivity import sensitivity_table, save_table, load_table, calibrated_quantizer
     from mxmoe.allocation import build_problem, allocate, save_allocation, load_allocation, allocation_plan
+    import torch
     out = Path(args.out); stages = Stages(out)
-    base_model, tok = load_model(args.model)
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    base_model, tok = load_model(args.model, device)
     max_len = getattr(base_model.config, 'max_position_embeddings', None)
     windows = eval_windows(tok, args.seqlen, data_dir=args.data, max_len=max_len)
+    if args.eval_windows is None and device == 'cpu':
+        args.eval_windows = CPU_EVAL_WINDOWS
+        print(f"mxmoe: on the CPU, perplexities use the first {CPU_EVAL_WINDOWS} of {len(windows)} test windows (--eval-windows 0 for all)")
     if args.eval_windows: windows = windows[:args.eval_windows]
     fresh = lambda: copy.deepcopy(base_model)
     data = dict(model=args.model, seqlen=args.seqlen, data=str(args.data))
