@@ -54,8 +54,8 @@ setuptools.setup(
     long_description = open('README.md', encoding='utf-8').read(),
     long_description_content_type = 'text/markdown',
     zip_safe = False,
-    # the embedded default model ships beside the package; mxmoe.embedded.embedded_dir() finds it there
-    data_files = [('share/mxmoe/data/embedded', sorted(glob('data/embedded/*')))],
+    # the embedded default model and the measured perf tables ship beside the package, where embedded_dir() and perf_dir() find them
+    data_files = [(f'share/mxmoe/{d}', sorted(glob(f'{d}/*'))) for d in ('data/embedded', 'data/perf')],
     entry_points = {
         'console_scripts': cfg.get('console_scripts','').split(),
         'nbdev': [f'{cfg.get("lib_path")}={cfg.get("lib_path")}._modidx:d']

@@ -3,8 +3,11 @@
 One run, resumable: it writes OUT/<device>.json (the profile table) and OUT/<device>.validation.json (measured
 validation cases) as it goes, and with --resume DIR it skips every entry and case already in DIR's files.
 Order of work: routing / activation-prologue / top-k-sum grids, the (config, tile) pairs of the priority tiles
-(those the validation groups use), calibration blocks, the validation cases, then the remaining tiles and the
-mixed-kernel probes while --budget-s lasts. Triton kernels compile in worker processes ahead of their use.
+(those the validation groups use), the mixed-config calibration kernels (`perf.MIXED_CALIBRATION`), calibration
+blocks, the validation cases, then the remaining tiles and the host probes (a small tile inside a kernel with a
+large-tile branch) while --budget-s lasts. Triton kernels compile in worker processes ahead of their use.
+The shipped H100 table took two runs: the full grid (134 s), then --tiles 16,64,128 64,128,128 128,128,128
+with --resume for the points added later (76 s).
 
     PYTHONPATH=. python bench/profile_perf.py --out OUT [--resume DIR] [--budget-s 420] [--workers 14]
 """
@@ -17,7 +20,7 @@ import torch
 
 PRIORITY_TILES = [(16, 64, 128), (64, 128, 128), (128, 128, 128)]
 HOST_PROBES = [  # (config, small tile) timed inside a kernel that also holds a large-tile branch
-    (c, (16, 64, 128), host) for c in ('w4g128', 'w2g128', 'w8a8', 'bf16') for host in (('bf16', (128, 128, 128)), ('w4g128', (64, 128, 128)))]
+    (c, (16, 64, 128), ('w4g128', (64, 128, 128))) for c in ('w4g128', 'w2g128', 'w8a8', 'bf16')]
 
 
 def _warm(task):
@@ -87,7 +90,7 @@ def main():
     # compile ahead, in the order of use
     tasks = [('route', (a, s.n_experts)) for s in shapes + [P.DSV2LITE] for a in P.ROUTE_GRID if a <= ROUTE_SMALL]
     tasks += [('alloc', ([p], [p])) for p in first]
-    tasks += [('alloc', (g, g)) for g in P.VALIDATION_GROUPS]
+    tasks += [('alloc', (g, g)) for g in P.MIXED_CALIBRATION + P.VALIDATION_GROUPS]
     tasks += [('alloc', ([p], [p])) for p in rest]
     tasks += [('alloc', ([(c, t), h], [(c, t), h])) for c, t, h in HOST_PROBES]
     tasks = list(dict.fromkeys((k, tuple(tuple(x) if isinstance(x, list) else x for x in a)) for k, a in tasks))
@@ -98,7 +101,11 @@ def main():
         if f is None: return
         try: t, sec, err = f.result()
         except Exception as e: err = repr(e)[:400]  # a broken pool: the main process compiles what it needs itself
-        if err: log('compile error', task, err); table['errors'].append(dict(task=str(task), error=err))
+        if err:
+            log('compile error', task, err); table['errors'].append(dict(task=str(task), error=err))
+            gu, dn = task[1] if task[0] == 'alloc' else ((), ())
+            if len(gu) == 1 and gu == dn and 'OutOfResources' in err:  # this (config, tile) cannot run here at all
+                P.add_entries(table, [dict(kind='unsupported', config=gu[0][0], tile=list(gu[0][1]), error=err)])
 
     # weights, quantized once per (shape, config)
     W, Q = {}, {}
@@ -153,6 +160,19 @@ def main():
         profile_pair(c, t)
         if i % 6 == 5: log(f'priority pairs {i + 1}/{len(first)}')
     save(True)
+
+    # 2b. mixed-config calibration kernels
+    for g in P.MIXED_CALIBRATION:
+        ready(('alloc', (tuple(g),) * 2))
+        for s in shapes:
+            try:
+                layer = layer_of(s, {e: {l: g[e % len(g)] for l in LINEARS} for e in range(s.n_experts)})
+                for l in LINEARS:
+                    ents = P.profile_mixed(layer, s, l, g, done)
+                    P.add_entries(table, ents); done.update(P.entry_key(e) for e in ents)
+                del layer
+            except Exception: log('mixed failed', g, s.name, traceback.format_exc()[-600:])
+    save(True); log('mixed calibration done')
 
     # 3. calibration blocks
     for s in shapes:

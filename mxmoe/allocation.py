@@ -11,7 +11,7 @@ from typing import Protocol, Sequence
 import numpy as np
 import pandas as pd
 import mip
-from .core import MxMoEError, moe_layers
+from .core import MxMoEError, moe_layers, write_atomic
 from .quant import CONFIGS, WEIGHT_ONLY, WEIGHT_ACT, QuantConfigError, get_config
 from .core import PLAN_LINEARS
 from .kernels import TILES, TileError, check_tile
@@ -481,14 +481,7 @@ def save_allocation(alloc:dict, path:str|Path) -> Path:
     "Write a validated allocation as JSON, atomically."
     path = Path(path)
     validate_allocation(alloc)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        tmp.write_text(json.dumps(alloc, indent=1))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True); raise
-    return path
+    return write_atomic(path, json.dumps(alloc, indent=1))
 
 def load_allocation(path:str|Path, # allocation JSON written by `save_allocation`
                     model=None, # optional Hugging Face model or `ModelShape` the allocation must fit

@@ -7,20 +7,12 @@ from __future__ import annotations
 import argparse, hashlib, json, os, sys, tempfile
 from pathlib import Path
 from typing import Callable
-from .core import MxMoEError
+from .core import MxMoEError, write_atomic
 
 # %% auto #0
-__all__ = ['UNIFORM_BASELINES', 'CPU_EVAL_WINDOWS', 'write_atomic', 'Stages', 'make_parser', 'load_model', 'main', 'write_report',
-           'run_pipeline']
+__all__ = ['UNIFORM_BASELINES', 'CPU_EVAL_WINDOWS', 'Stages', 'make_parser', 'load_model', 'main', 'write_report', 'run_pipeline']
 
 # %% ../nbs/07_cli.ipynb #19707051
-def write_atomic(path:Path, data:str|bytes):
-    "Write `data` to `path` through a temporary file in the same directory, so readers never see half a file."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.')
-    with os.fdopen(fd, 'wb') as f: f.write(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
-
 def _fingerprint(params:dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 import triton
 import mxmoe
+from .core import write_atomic
 from .quant import CONFIGS, QTensor, get_config, quantize_weight
 from .kernels import (ACT_BF16, EP2, TILES, PackedWeight, check_tile, grid_bound, kernel_constants,
                            launch_params, linear_reference, pack_weight, quantize_activations, route)
@@ -299,12 +300,6 @@ def kernel_dir() -> Path:
     repo = Path(mxmoe.__file__).resolve().parent.parent / 'kernels'
     return repo if repo.is_dir() else Path.home() / '.cache' / 'mxmoe' / 'kernels'
 
-def _write_atomic(path:Path, text:str):
-    "Write `text` to `path` via a temporary file and an atomic rename."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 _MODULES: dict = {}
 
@@ -314,7 +309,7 @@ def load_kernels(allocation:dict) -> object:
     if h in _MODULES: return _MODULES[h]
     path = kernel_dir() / f"moe_{h}.py"
     src = generate_source(allocation)
-    if not path.exists() or path.read_text() != src: _write_atomic(path, src)
+    if not path.exists() or path.read_text() != src: write_atomic(path, src)
     spec = importlib.util.spec_from_file_location(f"mxmoe_generated_{h}", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -499,6 +494,6 @@ def write_example_kernels() -> list[Path]:
     paths = []
     for name, a in example_allocations().items():
         p = kernel_dir() / 'examples' / f"{name}.json"
-        _write_atomic(p, "{\n" + ",\n".join(f'"{e}": {json.dumps(v)}' for e, v in a.items()) + "\n}\n")
+        write_atomic(p, "{\n" + ",\n".join(f'"{e}": {json.dumps(v)}' for e, v in a.items()) + "\n}\n")
         paths.append(write_kernels(p))
     return paths

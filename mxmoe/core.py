@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #dec0ed10
 from __future__ import annotations
-import os, types, functools
+import os, types, functools, contextlib, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -14,7 +14,8 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['SUPPORTED_ARCHS', 'LINEARS', 'PLAN_LINEARS', 'SPLITS', 'MxMoEError', 'UnsupportedModelError', 'DataError', 'MoELayer',
            'moe_layers', 'plan_weight', 'tiny_moe', 'reference_experts_forward', 'ExpertsOverride', 'override_experts',
-           'data_dir', 'load_wikitext2', 'token_stream', 'calibration_windows', 'eval_windows', 'perplexity']
+           'atomic_path', 'write_atomic', 'data_dir', 'load_wikitext2', 'token_stream', 'calibration_windows',
+           'eval_windows', 'perplexity']
 
 # %% ../nbs/00_core.ipynb #6ffb492c
 class MxMoEError(Exception):
@@ -206,6 +207,24 @@ class ExpertsOverride:
 def override_experts(layer:MoELayer, fn) -> ExpertsOverride:
     "Make `layer` compute its routed experts as `fn(layer, hidden, top_k_index, top_k_weights)`; returns a restorable handle."
     return ExpertsOverride(layer, fn)
+
+# %% ../nbs/00_core.ipynb #f8ce1656
+@contextlib.contextmanager
+def atomic_path(path:str|Path):
+    "A temporary path in `path`'s folder that is renamed onto `path` when the `with` block ends without error."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally: Path(tmp).unlink(missing_ok=True)
+
+def write_atomic(path:str|Path, data:str|bytes) -> Path:
+    "Write `data` to `path` atomically."
+    with atomic_path(path) as tmp: (tmp.write_bytes if isinstance(data, bytes) else tmp.write_text)(data)
+    return Path(path)
 
 # %% ../nbs/00_core.ipynb #beb52cbe
 SPLITS = ('train', 'valid', 'test')

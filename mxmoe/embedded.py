@@ -15,7 +15,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
 from transformers import (AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast,
                           Qwen2MoeConfig, Qwen2MoeForCausalLM)
 import mxmoe
-from .core import MxMoEError, LINEARS, moe_layers, load_wikitext2, token_stream, perplexity
+from .core import MxMoEError, LINEARS, moe_layers, load_wikitext2, token_stream, perplexity, write_atomic
 from .quant import fake_quantize
 
 # %% auto #0
@@ -207,10 +207,7 @@ def train_embedded(train_ids:np.ndarray, # train split token ids
 
 def save_json(obj:dict, path:str|Path):
     "Write `obj` as JSON to `path` atomically (temp file, then rename)."
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + '.tmp')
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(obj, indent=1))
 
 # %% ../nbs/00a_embedded.ipynb #0cdf0c92
 def unigram_perplexity(train_ids:np.ndarray, # ids the unigram counts come from
@@ -324,8 +321,7 @@ Perplexities are per BPE token of this tokenizer and are not comparable with wor
 ## License
 Weights and tokenizer are derived from WikiText-2 and are shared under CC BY-SA 3.0, like the data.
 """
-    path = Path(path); tmp = path.with_suffix('.tmp')
-    tmp.write_text(text); os.replace(tmp, path)
+    write_atomic(path, text)
 
 # %% ../nbs/00a_embedded.ipynb #3c0fa1ba
 def tokenize_splits(tokenizer_dir:str|Path, # where the tokenizer is saved

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 import pandas as pd
 from tqdm.auto import tqdm
-from .core import MxMoEError, MoELayer, moe_layers, override_experts, reference_experts_forward
+from .core import MxMoEError, MoELayer, moe_layers, override_experts, reference_experts_forward, atomic_path
 from .quant import CONFIGS, METHODS, QTensor, get_config, quantize_weight, weight_of, fake_qlinear
 from .core import PLAN_LINEARS, plan_weight
 from .stats import ActStats, glu
@@ -197,9 +197,7 @@ def save_table(df:pd.DataFrame, path:str|Path) -> Path:
     "Write a sensitivity table atomically, as CSV or parquet by the file's suffix."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix not in ('.csv', '.parquet'): raise SensitivityError(f"Save the table as .csv or .parquet, not {path.suffix!r}")
-    tmp = path.with_name(path.name + '.tmp')
-    df.to_csv(tmp, index=False) if path.suffix == '.csv' else df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp: df.to_csv(tmp, index=False) if path.suffix == '.csv' else df.to_parquet(tmp, index=False)
     return path
 
 def load_table(path:str|Path) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 from safetensors import safe_open
 from safetensors.torch import save_file
-from .core import MxMoEError, MoELayer, moe_layers, override_experts
+from .core import MxMoEError, MoELayer, moe_layers, override_experts, atomic_path
 from .core import PLAN_LINEARS, plan_weight
 
 # %% auto #0
@@ -195,9 +195,8 @@ def save_stats(stats:ActStats, path:str|Path) -> Path:
         for f in _TENSOR_FIELDS: tensors[f'{i}.{f}'] = getattr(l, f).contiguous().cpu()
         for f in _LINEAR_FIELDS:
             for lin, t in getattr(l, f).items(): tensors[f'{i}.{f}.{lin}'] = t.contiguous().cpu()
-    tmp = path.with_name(path.name + '.tmp')
-    save_file(tensors, str(tmp), metadata={'mxmoe_stats': json.dumps(dict(stats.meta, version=STATS_VERSION, layers=layers))})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={'mxmoe_stats': json.dumps(dict(stats.meta, version=STATS_VERSION, layers=layers))})
     return path
 
 def load_stats(path:str|Path) -> ActStats:
