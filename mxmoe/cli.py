@@ -10,7 +10,8 @@ from typing import Callable
 from .core import MxMoEError, write_atomic
 
 # %% auto #0
-__all__ = ['UNIFORM_BASELINES', 'CPU_EVAL_WINDOWS', 'Stages', 'make_parser', 'load_model', 'main', 'write_report', 'run_pipeline']
+__all__ = ['UNIFORM_BASELINES', 'CPU_EVAL_WINDOWS', 'Stages', 'make_parser', 'load_model', 'main', 'write_report',
+           'allocation_problem', 'run_pipeline']
 
 # %% ../nbs/07_cli.ipynb #19707051
 def _fingerprint(params:dict) -> str:
@@ -133,6 +134,15 @@ def write_report(out:Path, results:dict):
     lines += [f"| {r['name']} | {r['bits']:.3f} | {r['ppl']:.3f} |" for r in rows]
     write_atomic(out/'summary.md', '\n'.join(lines) + '\n')
 
+def allocation_problem(table, model, candidates):
+    "The allocation problem with times from the measured perf model, or from the roofline stand-in where no profile covers the model's shape."
+    from mxmoe.allocation import build_problem, RooflineCost
+    from mxmoe.perf import load_perf_model, PerfTableError
+    try: return build_problem(table, model, candidates=candidates, cost=load_perf_model())
+    except PerfTableError as e:
+        print(f"mxmoe: no measured kernel profile for this model ({str(e).splitlines()[0]}); predicting times with the roofline stand-in")
+        return build_problem(table, model, candidates=candidates, cost=RooflineCost())
+
 def run_pipeline(args):
     "Run every stage for the parsed `args`, resuming finished ones, and write the report."
     import copy
@@ -141,7 +151,7 @@ def run_pipeline(args):
     from mxmoe.quant import get_config
     from mxmoe.stats import collect_stats, save_stats, load_stats
     from mxmoe.sensitivity import sensitivity_table, save_table, load_table, calibrated_quantizer
-    from mxmoe.allocation import build_problem, allocate, save_allocation, load_allocation, allocation_plan
+    from mxmoe.allocation import allocate, save_allocation, load_allocation, allocation_plan
     import torch
     out = Path(args.out); stages = Stages(out)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
@@ -169,7 +179,7 @@ def run_pipeline(args):
     table = load_table(stages('sensitivity', sens, sensitivity_stage)['path'])
     alloc_params = dict(sens, bits=args.bits, r=args.r, scope=args.scope)
     def allocation_stage():
-        a = allocate(build_problem(table, base_model, candidates=cands), args.bits, args.r, args.scope)
+        a = allocate(allocation_problem(table, base_model, cands), args.bits, args.r, args.scope)
         return dict(path=str(save_allocation(a, out/'allocation.json')), predicted=a['predicted'])
     alloc = load_allocation(stages('allocation', alloc_params, allocation_stage)['path'], base_model)
     quantizer = rtn_quantizer if args.method == 'rtn' else calibrated_quantizer(stats, args.method)
