@@ -11,23 +11,21 @@ import torch
 import torch.nn.functional as F
 import triton
 import mxmoe
-from .core import write_atomic
+from .core import write_atomic, PLAN_LINEARS
+from .allocation import AllocationError
 from .quant import CONFIGS, QTensor, get_config, quantize_weight
 from .kernels import (ACT_BF16, EP2, TILES, PackedWeight, check_tile, grid_bound, kernel_constants,
                            launch_params, linear_reference, pack_weight, quantize_activations, route)
 
 # %% auto #0
-__all__ = ['LINEARS', 'CODEGEN_VERSION', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225', 'AllocationError', 'normalize_allocation',
-           'allocation_hash', 'default_tile', 'uniform_allocation', 'ExpertLinear', 'MoELayerWeights', 'pack_layer',
-           'quantize_expert', 'quantize_layer', 'moe_experts_reference', 'kernel_hash', 'generate_source', 'kernel_dir',
-           'load_kernels', 'write_kernels', 'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error',
-           'make_case', 'random_case', 'cycle_allocation', 'example_allocations', 'write_example_kernels']
+__all__ = ['LINEARS', 'CODEGEN_VERSION', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225', 'normalize_allocation', 'allocation_hash',
+           'default_tile', 'uniform_allocation', 'ExpertLinear', 'MoELayerWeights', 'pack_layer', 'quantize_expert',
+           'quantize_layer', 'moe_experts_reference', 'kernel_hash', 'generate_source', 'kernel_dir', 'load_kernels',
+           'write_kernels', 'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error', 'make_case',
+           'random_case', 'cycle_allocation', 'example_allocations', 'write_example_kernels']
 
 # %% ../nbs/05_codegen.ipynb #7439db9e
-LINEARS = ('gate_up', 'down')
-
-class AllocationError(ValueError):
-    "An allocation is malformed."
+LINEARS = tuple(PLAN_LINEARS)  # ('gate_up', 'down'): gate and up share one config
 
 def normalize_allocation(allocation:dict, # {expert: {'gate_up': (config, tile), 'down': (config, tile)}}
                          n_experts:int|None=None # experts the layer has, if known

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 import triton
 import triton.language as tl
+from .core import MxMoEError
 from .quant import (CONFIGS, QTensor, QuantConfig, get_config, fake_qlinear, fake_quantize_activations,
                          hadamard_matrix, quantize_weight, rtn_quantize)
 
@@ -23,7 +24,7 @@ __all__ = ['PLANES', 'K_ALIGN', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT
 PLANES: dict[int, tuple[int, ...]] = {1: (1,), 2: (2,), 3: (2, 1), 4: (4,), 8: (8,)}  # plane widths of b-bit codes
 K_ALIGN = 128  # packed rows are padded to a multiple of this many codes
 
-class PackError(ValueError):
+class PackError(MxMoEError, ValueError):
     "A weight cannot be stored in the kernels' packed format."
 
 def _packs_bytes(cfg:QuantConfig) -> bool:
@@ -123,7 +124,7 @@ TILES: list[tuple[int, int, int]] = [  # (BLOCK_M tokens, BLOCK_N out features, 
     (128, 64, 128), (128, 128, 64), (128, 128, 128),  # prefill
 ]
 
-class TileError(ValueError):
+class TileError(MxMoEError, ValueError):
     "A tile is unknown or cannot run a config."
 
 def check_tile(cfg:QuantConfig|str, tile) -> tuple[int, int, int]:

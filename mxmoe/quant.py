@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 import torch
-import torch.nn.functional as F
+from .core import MxMoEError
 
 # %% auto #0
 __all__ = ['CONFIGS', 'WEIGHT_ONLY', 'WEIGHT_ACT', 'FP8_MAX', 'METHODS', 'QuantConfigError', 'QuantConfig', 'get_config',
@@ -16,7 +16,7 @@ __all__ = ['CONFIGS', 'WEIGHT_ONLY', 'WEIGHT_ACT', 'FP8_MAX', 'METHODS', 'QuantC
            'hadamard_matrix', 'quantize_weight', 'weight_of', 'fake_qlinear']
 
 # %% ../nbs/00b_quant.ipynb #eecc7770
-class QuantConfigError(ValueError):
+class QuantConfigError(MxMoEError, ValueError):
     "A quantization configuration is unknown or malformed."
 
 @dataclass(frozen=True)
