@@ -171,10 +171,7 @@ def quantize_expert(w:torch.Tensor, # one expert linear's weight [N, K]
     "RTN-quantize one expert linear for `cfg` (rotated first where the config asks, see `quantize_weight`; bf16 passes)."
     cfg = get_config(cfg)
     if not cfg.quantized: return w.to(torch.bfloat16)
-    if not cfg.hadamard: return quantize_weight(w, cfg, method='rtn')
-    qt = quantize_weight(w.cpu(), cfg, method='rtn')  # mxmoe.quant builds its rotation on the CPU
-    mv = lambda t: None if t is None else t.to(w.device)
-    return QTensor(mv(qt.q), mv(qt.scale), mv(qt.zero), qt.cfg)
+    return quantize_weight(w, cfg, method='rtn')
 
 def quantize_layer(gate_up_proj:torch.Tensor, # [E, 2I, H] (transformers' `gate_up_proj`)
                    down_proj:torch.Tensor, # [E, H, I] (transformers' `down_proj`)

@@ -16,13 +16,13 @@ from transformers import (AutoModelForCausalLM, AutoTokenizer, PreTrainedTokeniz
                           Qwen2MoeConfig, Qwen2MoeForCausalLM)
 import mxmoe
 from .core import MxMoEError, LINEARS, moe_layers, load_wikitext2, token_stream, perplexity, write_atomic
-from .quant import fake_quantize
+from .evaluate import apply_plan_, uniform_plan
 
 # %% auto #0
 __all__ = ['WEIGHTS_FILE', 'REQUIRED_FILES', 'EOS', 'EmbeddedModelError', 'embedded_dir', 'train_tokenizer', 'embedded_config',
            'n_params', 'routing_shares', 'balance_loss', 'train_embedded', 'save_json', 'unigram_perplexity',
-           'expert_max_similarity', 'rtn_experts', 'evaluate_embedded', 'write_model_card', 'tokenize_splits',
-           'build_embedded', 'check_embedded', 'load_embedded']
+           'expert_max_similarity', 'evaluate_embedded', 'write_model_card', 'tokenize_splits', 'build_embedded',
+           'check_embedded', 'load_embedded']
 
 # %% ../nbs/00a_embedded.ipynb #e1029e77
 class EmbeddedModelError(MxMoEError):
@@ -230,14 +230,6 @@ def expert_max_similarity(model) -> float:
         best = max(best, (w @ w.T - 2 * torch.eye(len(w), device=w.device)).max().item())
     return best
 
-@torch.no_grad()
-def rtn_experts(model, cfg:str) -> None:
-    "Fake-quantize every routed expert linear of `model` in place with RTN config `cfg` (see `mxmoe.quant`)."
-    for l in moe_layers(model):
-        for e in range(l.n_experts):
-            for n in LINEARS:
-                w = l.weight(e, n); w.copy_(fake_quantize(w, cfg))
-
 # %% ../nbs/00a_embedded.ipynb #3a057cb8
 def evaluate_embedded(model_dir:str|Path, # saved model folder
                       train_ids:np.ndarray, # train split ids (for the unigram baseline)
@@ -260,7 +252,7 @@ def evaluate_embedded(model_dir:str|Path, # saved model folder
                max_share_over_uniform=float(shares.max() * cfg.num_experts),
                expert_max_cosine=expert_max_similarity(model))
     for q in ('w8', 'w4g128', 'w2g128'):
-        m = copy.deepcopy(model); rtn_experts(m, q)
+        m = copy.deepcopy(model); apply_plan_(m, uniform_plan(m, q))
         res[f'rtn_{q}_test_ppl'] = ppl(m, 'test')
     return res
 
