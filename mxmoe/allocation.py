@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Protocol, Sequence
 import numpy as np
 import pandas as pd
-import mip
 from .core import MxMoEError, moe_layers, write_atomic
 from .quant import CONFIGS, WEIGHT_ONLY, WEIGHT_ACT, QuantConfigError, get_config
 from .core import PLAN_LINEARS
@@ -312,6 +311,8 @@ class _CBC(_Oracle):
     "The weighted-sum problem as a binary ILP in python-mip, solved by CBC; built once, re-solved per objective."
     def __init__(self, p:AllocationProblem, rows:np.ndarray, cap:float):
         super().__init__(p, rows, cap)
+        import mip  # only this solver needs it: GPU machines without CBC still allocate with the DP
+        self.mip = mip
         self.w, self.s = np.nonzero(_undominated(self.loss, self.time, self.mem))  # a dominated config never helps
         m = self.m = mip.Model(solver_name=mip.CBC)
         m.verbose, m.threads, m.seed, m.max_mip_gap, m.max_mip_gap_abs = 0, 1, 0, 1e-9, 0.0
@@ -322,6 +323,7 @@ class _CBC(_Oracle):
         m += mip.LinExpr(self.x, list(self.mem[self.w, self.s] / ms)) <= cap / ms * (1 + 1e-12)
 
     def solve(self, a:float, b:float) -> Point:
+        mip = self.mip
         self.m.objective = mip.minimize(mip.LinExpr(self.x, list(1e6 * self.cost(a, b)[self.w, self.s])))  # far above CBC's 1e-5 margin
         if (st := self.m.optimize()) != mip.OptimizationStatus.OPTIMAL: raise AllocationError(f"CBC ended with status {st.name}")
         on = np.array([v.x for v in self.x]) > 0.5
