@@ -10,12 +10,18 @@ The shipped H100 table took two runs: the full grid (134 s), then --tiles 16,64,
 with --resume for the points added later (76 s).
 
     PYTHONPATH=. python bench/profile_perf.py --out OUT [--resume DIR] [--budget-s 420] [--workers 14]
+
+--heldout: measure only the held-out cases (`perf.heldout_cases`: fresh groups and seed, drawn after the model was
+frozen) against the shipped table, into OUT/<device>.heldout.json with each case's predicted µs; about 3-4 minutes
+on an H100 (12 group kernels compiled in parallel, 72 cases). --quick draws and predicts them on CPU, measuring nothing.
+--shapes profiles other layer shapes, e.g. Qwen3-30B-A3B: --shapes qwen3moe:128,2048,768,8.
 """
 import argparse, json, os, sys, tempfile, time, traceback
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import numpy as np
+import pandas as pd
 import torch
 
 PRIORITY_TILES = [(16, 64, 128), (64, 128, 128), (128, 128, 128)]
@@ -44,7 +50,11 @@ def main():
     ap.add_argument('--configs', nargs='*', default=None)
     ap.add_argument('--tiles', nargs='*', default=None, help='tiles as BM,BN,BK')
     ap.add_argument('--per-group', type=int, default=8)
+    ap.add_argument('--shapes', nargs='*', default=None, help="layer shapes as NAME:E,H,I,k (default: the embedded model's and qwen15)")
+    ap.add_argument('--heldout', action='store_true', help='measure the held-out cases only')
+    ap.add_argument('--quick', action='store_true', help='with --heldout: draw and predict the cases on CPU, measure nothing')
     args = ap.parse_args()
+    args.heldout = args.heldout or args.quick
     t0 = time.time()
     end = t0 + args.budget_s
     os.environ.setdefault('MXMOE_KERNEL_DIR', tempfile.mkdtemp(prefix='mxmoe_kernels_'))
@@ -53,13 +63,32 @@ def main():
     from mxmoe.codegen import LINEARS, pack_layer, quantize_expert
     from mxmoe import perf as P
     log = lambda *a: print(f"[{time.time() - t0:6.1f}s]", *a, flush=True)
+    shapes = ([P.LayerShape(n, *map(int, v.split(','))) for n, v in (s.split(':') for s in args.shapes)] if args.shapes
+              else [P.embedded_shape(), P.QWEN15])
+    by_name = {s.name: s for s in shapes}
+    real_file = P.perf_dir() / 'embedded_routing.npy'
+    real = np.load(real_file) if real_file.is_file() and shapes[0].name == 'embedded' else None
+    if args.heldout:
+        model = P.load_perf_model(P.table_path(P.DEFAULT_DEVICE if args.quick else torch.cuda.get_device_name()))
+        cases = P.heldout_cases(model, shapes, real is not None)
+        groups = {tuple((c, tuple(t)) for c, t in case['branches']) for case in cases}
+        log(f"{len(cases)} held-out cases, {len(groups)} groups (= compiled kernels per linear), table {model.table['device']}")
+    if args.quick:
+        for case in cases:
+            s = by_name[case['shape']]
+            case['predicted_us'] = float(np.mean([model.block_us(s, np.bincount(r.ravel(), minlength=s.n_experts), P.case_allocation(case, s), case['tokens'])
+                                                  for r in P.case_routings(case, s, 2, real)]))
+        log('predicted µs by regime:', {k: round(v, 1) for k, v in pd.DataFrame(cases).groupby('regime').predicted_us.median().items()},
+            '(median); --quick measures nothing')
+        return
 
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     dev = torch.cuda.get_device_name()
     slug = P.device_slug(dev)
-    tpath, vpath = out / f"{slug}.json", out / f"{slug}.validation.json"
+    tpath, vpath = out / f"{slug}.json", out / f"{slug}.{'heldout' if args.heldout else 'validation'}.json"
     table = P.new_table()
     val = dict(device=dev, torch=table['torch'], triton=table['triton'], date=table['date'], cases=[])
+    if args.heldout: val.update(table=P.table_path(dev).name, seed=P.HELDOUT_SEED, table_date=model.table['date'])
     if args.resume:
         r = Path(args.resume)
         if (r / tpath.name).is_file(): table = P.read_table(r / tpath.name)
@@ -71,10 +100,9 @@ def main():
     last_save = [0.0]
     def save(force=False):
         if force or time.time() - last_save[0] > 10:
-            P.save_json(table, tpath); P.save_json(val, vpath); last_save[0] = time.time()
+            if not args.heldout: P.save_json(table, tpath)
+            P.save_json(val, vpath); last_save[0] = time.time()
 
-    shapes = [P.embedded_shape(), P.QWEN15]
-    by_name = {s.name: s for s in shapes}
     configs = args.configs or list(CONFIGS)
     tiles = [tuple(int(v) for v in t.split(',')) for t in args.tiles] if args.tiles else TILES
     def ok(c, t):
@@ -82,17 +110,20 @@ def main():
         except TileError: return False
     first = [(c, t) for t in PRIORITY_TILES if t in tiles for c in configs if ok(c, t)]
     rest = [(c, t) for t in tiles if t not in PRIORITY_TILES for c in configs if ok(c, t)]
-    real_file = P.perf_dir() / 'embedded_routing.npy'
-    real = np.load(real_file) if real_file.is_file() else None
-    cases = P.validation_cases(shapes, args.per_group, real is not None)
+    if not args.heldout: cases = P.validation_cases(shapes, args.per_group, real is not None)
     log(f"{len(first)} priority pairs, {len(rest)} other pairs, {len(cases)} validation cases, real routing: {real is not None}")
 
     # compile ahead, in the order of use
-    tasks = [('route', (a, s.n_experts)) for s in shapes + [P.DSV2LITE] for a in P.ROUTE_GRID if a <= ROUTE_SMALL]
-    tasks += [('alloc', ([p], [p])) for p in first]
-    tasks += [('alloc', (g, g)) for g in P.MIXED_CALIBRATION + P.VALIDATION_GROUPS]
-    tasks += [('alloc', ([p], [p])) for p in rest]
-    tasks += [('alloc', ([(c, t), h], [(c, t), h])) for c, t, h in HOST_PROBES]
+    if args.heldout:  # the cases' group kernels and routing block sizes only
+        tasks = [('alloc', (g, g)) for g in [[(c, tuple(t)) for c, t in case['branches']] for case in cases]]
+        tasks += [('route', (case['tokens'] * by_name[case['shape']].top_k, by_name[case['shape']].n_experts)) for case in cases
+                  if case['tokens'] * by_name[case['shape']].top_k <= ROUTE_SMALL]
+    else:
+        tasks = [('route', (a, s.n_experts)) for s in shapes + [P.DSV2LITE] for a in P.ROUTE_GRID if a <= ROUTE_SMALL]
+        tasks += [('alloc', ([p], [p])) for p in first]
+        tasks += [('alloc', (g, g)) for g in P.MIXED_CALIBRATION + P.VALIDATION_GROUPS]
+        tasks += [('alloc', ([p], [p])) for p in rest]
+        tasks += [('alloc', ([(c, t), h], [(c, t), h])) for c, t, h in HOST_PROBES]
     tasks = list(dict.fromkeys((k, tuple(tuple(x) if isinstance(x, list) else x for x in a)) for k, a in tasks))
     pool = ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context('spawn'))
     futs = {t: pool.submit(_warm, t) for t in tasks}
@@ -126,7 +157,7 @@ def main():
 
     # 1. fixed costs
     for t in [t for t in tasks if t[0] == 'route']: ready(t)
-    for s in shapes + [P.DSV2LITE]:
+    for s in [] if args.heldout else shapes + [P.DSV2LITE]:
         try:
             ents = P.profile_fixed(s, done)
             P.add_entries(table, ents); done.update(P.entry_key(e) for e in ents)
@@ -155,14 +186,14 @@ def main():
         save()
 
     # 2. priority pairs
-    for i, (c, t) in enumerate(first):
+    for i, (c, t) in enumerate([] if args.heldout else first):
         if time.time() > end - args.validation_s: log('budget: stopping priority pairs at', i); break
         profile_pair(c, t)
         if i % 6 == 5: log(f'priority pairs {i + 1}/{len(first)}')
     save(True)
 
     # 2b. mixed-config calibration kernels
-    for g in P.MIXED_CALIBRATION:
+    for g in [] if args.heldout else P.MIXED_CALIBRATION:
         ready(('alloc', (tuple(g),) * 2))
         for s in shapes:
             try:
@@ -175,7 +206,7 @@ def main():
     save(True); log('mixed calibration done')
 
     # 3. calibration blocks
-    for s in shapes:
+    for s in [] if args.heldout else shapes:
         for c, t in P.CALIBRATION:
             todo = [T for T in P.CALIBRATION_TOKENS if ('block', s.name, c, t, T) not in done]
             if not todo: continue
@@ -192,21 +223,23 @@ def main():
     for case in cases:
         if case['case'] in done_cases: continue
         if time.time() > end - 5: log('budget: stopping validation'); break
-        ready(('alloc', (tuple(P.VALIDATION_GROUPS[case['group']]),) * 2))
+        ready(('alloc', (tuple((c, tuple(t)) for c, t in case['branches']),) * 2))
         s = by_name[case['shape']]
         try:
             layer = layer_of(s, P.case_allocation(case, s))
-            val['cases'].append(P.measure_case(case, s, layer, real)); done_cases.add(case['case'])
+            m = P.measure_case(case, s, layer, real)
+            if args.heldout: m['predicted_us'] = float(np.mean([model.block_us(s, n, layer.allocation, case['tokens']) for n in m['counts']]))
+            val['cases'].append(m); done_cases.add(case['case'])
             del layer
         except Exception: log('case failed', case, traceback.format_exc()[-800:])
         save()
     save(True); log(f'validation: {len(val["cases"])} cases')
 
     # 5. remaining tiles, then the mixed-kernel probes
-    for i, (c, t) in enumerate(rest):
+    for i, (c, t) in enumerate([] if args.heldout else rest):
         if time.time() > end - 15: log('budget: stopping other pairs at', i, 'of', len(rest)); break
         profile_pair(c, t)
-    for c, t, h in HOST_PROBES:
+    for c, t, h in [] if args.heldout else HOST_PROBES:
         if time.time() > end - 10: log('budget: stopping host probes'); break
         profile_pair(c, t, h)
     save(True)
@@ -216,7 +249,7 @@ def main():
     n_lin = sum(e['kind'] == 'linear' for e in table['entries'])
     log(f"table: {len(table['entries'])} entries ({n_lin} linear points), {len(table['errors'])} errors; {len(val['cases'])} cases")
     try:
-        model = P.PerfModel(table)
+        if not args.heldout: model = P.PerfModel(table)
         df = P.validation_frame(model, val)
         log('MAPE block model:', P.mape(df).round(2).to_dict(), ' additive:', P.mape(df, 'ape_additive').round(2).to_dict())
     except Exception: log('summary failed', traceback.format_exc()[-800:])

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_allocation.ipynb #71bf12d9
 from __future__ import annotations
-import functools, heapq, json, math, os
+import dataclasses, functools, heapq, json, math, os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -19,9 +19,9 @@ from .kernels import TILES, TileError, check_tile
 __all__ = ['LINEAR_KINDS', 'CANDIDATE_SETS', 'DEFAULT_TILES', 'TABLE_COLUMNS', 'SOLVERS', 'TIE', 'SCOPES', 'SCHEMA_VERSION',
            'AllocationError', 'candidate_configs', 'ModelShape', 'model_shape', 'select_sensitivity', 'CostModel',
            'RooflineCost', 'AllocationProblem', 'build_problem', 'objective', 'Point', 'least_budget', 'solve_choices',
-           'supported_frontiers', 'pick', 'sampled_frontier', 'allocation_dict', 'allocate', 'validate_allocation',
-           'save_allocation', 'load_allocation', 'allocation_frame', 'allocation_plan', 'layer_allocation',
-           'expert_bits', 'plot_allocation', 'make_explorer']
+           'supported_frontiers', 'pick', 'sampled_frontier', 'linearized', 'allocation_dict', 'allocate',
+           'validate_allocation', 'save_allocation', 'load_allocation', 'allocation_frame', 'allocation_plan',
+           'layer_allocation', 'expert_bits', 'plot_allocation', 'make_explorer']
 
 # %% ../nbs/04_allocation.ipynb #04aa872e
 class AllocationError(MxMoEError):
@@ -166,6 +166,7 @@ class AllocationProblem:
     method: str  # sensitivity method and loss kind the Δ come from
     loss_kind: str
     cost_name: str  # performance model the T come from
+    cost: object = None  # that model (`CostModel`), kept to re-linearize its costs and check the block time
     @property
     def layer(self) -> np.ndarray: return self.keys.get_level_values('layer').to_numpy()
     @property
@@ -182,11 +183,13 @@ def _valid_tile(config:str, tile) -> bool:
     try: check_tile(config, tile); return True
     except TileError: return False
 
-def _fastest_tiles(cost:CostModel, shape:ModelShape, tokens:pd.Series, configs, tiles, keys) -> tuple[np.ndarray, np.ndarray, dict]:
+def _fastest_tiles(cost:CostModel, shape:ModelShape, tokens:pd.Series, configs, tiles, keys,
+                   at:dict|None=None # layer -> allocation the costs are linearized at (cost models with `block_us` only)
+                  ) -> tuple[np.ndarray, np.ndarray, dict]:
     "Time and tile index [w, s] of the fastest runnable tile of every row of `keys`, and each layer's base time."
     frames, base = [], {}
     for l in shape.layers:
-        df = cost(shape, l, tokens.loc[l].reindex(range(shape.n_experts), fill_value=0).to_numpy(), configs, tiles)
+        df = cost(shape, l, tokens.loc[l].reindex(range(shape.n_experts), fill_value=0).to_numpy(), configs, tiles, **({} if at is None else dict(at=at[l])))
         if miss := {'expert', 'linear', 'config', 'tile', 'time_us'} - set(df.columns): raise AllocationError(f"Cost model {cost.name!r} returned no columns {sorted(miss)}")
         base[l] = float(df.attrs.get('base_us', 0.0))
         frames.append(df.assign(layer=l, tile_idx=df.tile.map({tuple(t): i for i, t in enumerate(tiles)})))
@@ -219,7 +222,7 @@ def build_problem(table:pd.DataFrame, # sensitivity table (`mxmoe.sensitivity`)
     bits = np.array([[get_config(c).bits(shape.nk(l)[1]) for c in configs] for l in lin])
     return AllocationProblem(shape, configs, tiles, loss.index, loss.to_numpy(float), time_, tile, bits,
                              np.array([shape.n_params(l) for l in lin], dtype=float),
-                             tokens.reindex(loss.index.droplevel('linear')).to_numpy(), base, method, loss_kind, cost.name)
+                             tokens.reindex(loss.index.droplevel('linear')).to_numpy(), base, method, loss_kind, cost.name, cost)
 
 # %% ../nbs/04_allocation.ipynb #bb5eee99
 def objective(L, # total loss Δ
@@ -418,11 +421,33 @@ def sampled_frontier(p:AllocationProblem, budget:float, scope:str='layer', n:int
 # %% ../nbs/04_allocation.ipynb #9d1c63de
 SCHEMA_VERSION = 1
 
+def _layer_tokens(p:AllocationProblem) -> pd.Series:
+    "Tokens per (layer, expert) of the batch the problem's T is predicted for."
+    t = pd.Series(p.tokens, index=p.keys.droplevel('linear'))
+    return t[~t.index.duplicated()]
+
+def _layer_choices(p:AllocationProblem, choice:np.ndarray, l:int) -> dict:
+    "Layer `l` of a choice as `mxmoe.codegen` takes it: {expert: {linear: (config, tile)}}."
+    rows = np.flatnonzero(p.layer == l).reshape(p.shape.n_experts, len(LINEAR_KINDS))  # rows are ordered (expert, linear)
+    return {e: {lin: (p.configs[choice[w]], p.tiles[p.tile[w, choice[w]]]) for lin, w in zip(LINEAR_KINDS, ws)} for e, ws in enumerate(rows)}
+
 def _summary(p:AllocationProblem, choice:np.ndarray, rows:np.ndarray) -> dict:
-    "Predicted Δ, block time (µs) and average bits of `rows` under `choice`."
-    i = rows, choice[rows]
-    return dict(loss=float(p.loss[i].sum()), time_us=float(p.time[i].sum() + sum(p.base_us[l] for l in dict.fromkeys(p.layer[rows]))),
-                bits=float((p.bits[i] * p.size[rows]).sum() / p.size[rows].sum()))
+    "Predicted Δ, block time (µs: the ILP's sum, and the cost model's own `block_us` where it has one) and average bits of `rows`."
+    i, layers = (rows, choice[rows]), list(dict.fromkeys(p.layer[rows]))
+    out = dict(loss=float(p.loss[i].sum()), time_us=float(p.time[i].sum() + sum(p.base_us[l] for l in layers)),
+               bits=float((p.bits[i] * p.size[rows]).sum() / p.size[rows].sum()))
+    if hasattr(p.cost, 'block_us'):
+        tok = _layer_tokens(p)
+        out['block_us'] = float(sum(p.cost.block_us(p.shape, tok.loc[l].to_numpy(), _layer_choices(p, choice, l)) for l in layers))
+    return out
+
+def linearized(p:AllocationProblem, choice:np.ndarray) -> AllocationProblem:
+    "`p` with its times re-derived from its cost model linearized at the allocation `choice`: there the sum is the block prediction."
+    if not hasattr(p.cost, 'block_us'): raise AllocationError(f"Cost model {p.cost_name!r} has no block prediction to linearize")
+    keys = p.keys
+    time_, tile, base = _fastest_tiles(p.cost, p.shape, _layer_tokens(p), p.configs, p.tiles, keys,
+                                       at={l: _layer_choices(p, choice, l) for l in p.shape.layers})
+    return dataclasses.replace(p, time=time_, tile=tile, base_us=base)
 
 def allocation_dict(p:AllocationProblem, choice:np.ndarray, budget:float, r:float, scope:str) -> dict:
     "The allocation file's content for a choice of config (index into `p.configs`) per row of `p`."
@@ -441,9 +466,17 @@ def allocate(p:AllocationProblem, # Δ, T and bits from `build_problem`
              r:float=1.0, # trade-off: 1 accuracy only, 0 speed only (MxMoE: 1 for extreme low-bit, 0.75 otherwise)
              scope:str='layer', # 'layer': the budget holds in every layer (MxMoE); 'global': across the model
              solver:str='dp', # 'dp': exact dynamic programme; 'cbc': the ILP in python-mip/CBC
+             rounds:int=3, # re-solves with the costs linearized at the last pick (cost models with `block_us` only)
             ) -> dict:
     "Choose a config and a tile for every expert linear; returns the allocation file's content."
-    return allocation_dict(p, solve_choices(p, budget, r, scope, solver), budget, r, scope)
+    choice, w = solve_choices(p, budget, r, scope, solver), np.arange(len(p.keys))
+    for _ in range(rounds if hasattr(p.cost, 'block_us') else 0):  # until the pick is the allocation its costs were linearized at
+        q = linearized(p, choice)
+        new = solve_choices(q, budget, r, scope, solver)
+        same = (new == choice).all() and (q.tile[w, new] == p.tile[w, choice]).all()
+        p, choice = q, new
+        if same: break
+    return allocation_dict(p, choice, budget, r, scope)
 
 # %% ../nbs/04_allocation.ipynb #f569285c
 _KEYS = ('schema_version', 'model_id', 'shape', 'budget', 'budget_scope', 'r', 'candidates', 'tiles', 'method', 'loss_kind',

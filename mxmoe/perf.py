@@ -19,16 +19,17 @@ from .codegen import (CODEGEN_VERSION, LINEARS, moe_experts_forward, normalize_a
                            quantize_expert, quantize_layer, _launch)
 
 # %% auto #0
-__all__ = ['QWEN15', 'DSV2LITE', 'EMPTY_PROGRAMS', 'TABLE_FORMAT', 'MIN_LOAD', 'DEFAULT_DEVICE', 'MIXED_CALIBRATION',
-           'ROUTE_GRID', 'ROWS_GRID', 'TOKENS_GRID', 'VALIDATION_GROUPS', 'FEW_TOKENS', 'MANY_TOKENS', 'CALIBRATION',
-           'CALIBRATION_TOKENS', 'PerfTableError', 'LayerShape', 'embedded_shape', 'linear_dims', 'expert_tiles',
-           'linear_points', 'empty_assignments', 'entry_key', 'device_slug', 'perf_dir', 'new_table', 'add_entries',
-           'save_json', 'read_table', 'occupancy', 'TileCost', 'fit_tile_cost', 'kernel_slots', 'expert_sums',
-           'launch_us', 'synthetic_table', 'PerfModel', 'table_path', 'load_perf_model', 'graph_us', 'n_copies',
-           'measure_us', 'rotated_counts', 'linear_rig', 'kernel_meta', 'profile_linear', 'profile_mixed',
+__all__ = ['QWEN15', 'DSV2LITE', 'EMPTY_PROGRAMS', 'TABLE_FORMAT', 'MIN_LOAD', 'PROFILE_CMD', 'DEFAULT_DEVICE',
+           'MIXED_CALIBRATION', 'ROUTE_GRID', 'ROWS_GRID', 'TOKENS_GRID', 'VALIDATION_GROUPS', 'FEW_TOKENS',
+           'MANY_TOKENS', 'HELDOUT_SEED', 'HELDOUT_GROUPS', 'HELDOUT_PER_GROUP', 'HELDOUT_FEW', 'HELDOUT_MANY',
+           'CALIBRATION', 'CALIBRATION_TOKENS', 'PerfTableError', 'LayerShape', 'embedded_shape', 'linear_dims',
+           'expert_tiles', 'linear_points', 'empty_assignments', 'entry_key', 'device_slug', 'perf_dir', 'new_table',
+           'add_entries', 'save_json', 'read_table', 'occupancy', 'TileCost', 'fit_tile_cost', 'kernel_slots',
+           'expert_sums', 'launch_us', 'synthetic_table', 'PerfModel', 'table_path', 'load_perf_model', 'graph_us',
+           'n_copies', 'measure_us', 'rotated_counts', 'linear_rig', 'kernel_meta', 'profile_linear', 'profile_mixed',
            'profile_fixed', 'block_rig', 'warm_kernels', 'warm_route', 'validation_cases', 'case_allocation',
-           'synthetic_routing', 'case_routings', 'real_routing', 'validation_frame', 'mape', 'measure_case',
-           'measure_block_entry']
+           'synthetic_routing', 'case_routings', 'random_groups', 'heldout_cases', 'real_routing', 'validation_frame',
+           'mape', 'measure_case', 'measure_block_entry']
 
 # %% ../nbs/03_perf.ipynb #566bb67b
 class PerfTableError(MxMoEError):
@@ -316,6 +317,9 @@ def _branches(allocation:dict, linear:str) -> list:
     return sorted({a[linear] for a in allocation.values()}, key=lambda b: (names.index(b[0]), b[1]))
 
 # %% ../nbs/03_perf.ipynb #b8a145b3
+PROFILE_CMD = ("PYTHONPATH=. python bench/profile_perf.py --out data/perf --resume data/perf --shapes NAME:E,H,I,k "
+               "--tiles 16,64,128 64,128,128 128,128,128 --per-group 0")  # how to add a layer shape to this GPU's table
+
 class PerfModel:
     "Predicted time of MoE blocks and of each expert linear's choice, fitted from a measured profile."
     def __init__(self, table:dict, # a profile (`read_table`)
@@ -343,7 +347,7 @@ class PerfModel:
         if key not in self.curves:
             have = sorted({k[1:3] for k in self.curves if k[0] == key[0]})
             raise PerfTableError(f"The {self.table['device']} table has no {what} measurements for {key[1:3]} (it has {have}); "
-                                 "profile this layer shape with bench/profile_perf.py")
+                                 f"profile this layer shape: {PROFILE_CMD}")
         return _curve(*self.curves[key], x, f"{what} {key[1:3]}")
 
     def route_us(self, n_experts:int, assignments:int) -> float:
@@ -370,7 +374,7 @@ class PerfModel:
             if key not in self._points:
                 have = sorted({(k[3], k[4]) for k in self._points})
                 raise PerfTableError(f"The {self.table['device']} table has no profile of {config} with tile {tile} on the {linear} of "
-                                     f"H={hidden}, I={intermediate} (profiled H, I: {have}); run bench/profile_perf.py for it")
+                                     f"H={hidden}, I={intermediate} (profiled H, I: {have}); profile it: {PROFILE_CMD}")
             mode, K = kernel_constants(config)['A_MODE'], linear_dims(linear, hidden, intermediate)[0]
             pro = (lambda rows: 0.0) if mode == ACT_BF16 else (lambda rows: self.prologue_us(mode, rows, K))
             self._costs[key] = fit_tile_cost(self._points[key], tile[0], pro, self.sm_count)
@@ -435,37 +439,62 @@ class PerfModel:
             except PerfTableError: continue
         return float(np.median(gaps)) if gaps else 0.0
 
+    def choice_us(self, shape, # layer sizes
+                  linear:str, tokens:np.ndarray, # assignments per expert [E]
+                  branch:tuple, # the (config, tile) chosen
+                  at:dict|None=None # normalized allocation of the layer the costs are linearized at (None: `branch` everywhere)
+                 ) -> np.ndarray:
+        "Each expert's µs if it runs `linear` as `branch`: its part of the bound that binds, plus its share of the per-launch costs."
+        K, N = linear_dims(linear, shape.hidden, shape.intermediate)
+        c, tile = branch
+        E, A = len(tokens), int(tokens.sum())
+        if A == 0: return np.zeros(E)
+        tc = self.tile_cost(c, tile, linear, shape.hidden, shape.intermediate)
+        own = launch_us([tc], [tile], np.zeros(E, dtype=int), tokens, N, sm_count=self.sm_count)
+        br, ref, mix = [branch], own, 1.0
+        if at is not None:  # the kernel `at` compiles (plus this branch), its binding bound and its mix slowdown
+            ab = _branches(at, linear)
+            br = ab + [branch] * (branch not in ab)
+            ref = self.linear_parts(shape, linear, tokens, at, -(-A // shape.top_k))
+            mix = 1 + self.kappa * max(0, len({at[e][linear] for e in np.flatnonzero(tokens)}) - 1)
+        lam, d, _ = expert_sums(tc, tile, tokens, N)
+        share = tokens / A
+        if ref['throughput'] >= max(ref['slots'], ref['latency']): core = mix * d
+        elif ref['slots'] >= ref['latency']:
+            core = mix * lam / kernel_slots([self.tile_cost(b[0], b[1], linear, shape.hidden, shape.intermediate) for b in br], [b[1] for b in br], self.sm_count)
+        else: core = share * own['latency']
+        pro = sum(self.prologue_us(m, -(-A // shape.top_k) if linear == 'gate_up' else A, K) for m in _modes([branch]))
+        return core + share * (own['c0'] + own['empty'] + pro)
+
     def __call__(self, shape, # layer sizes (`LayerShape` or the allocator's `ModelShape`)
                  layer:int, # MoE layer index (every layer of a model has the same sizes)
                  tokens, # assignments per expert [E] in the batch the allocator optimizes for
                  configs, # candidate config names
-                 tiles # candidate (BLOCK_M, BLOCK_N, BLOCK_K); pairs a config cannot run (here) are skipped
+                 tiles, # candidate (BLOCK_M, BLOCK_N, BLOCK_K); pairs a config cannot run (here) are skipped
+                 at:dict|None=None # allocation of this layer to linearize the block model at (None: each choice everywhere)
                 ) -> pd.DataFrame:
         "Cost table: µs of each (expert, linear, config, tile) choice; `attrs['base_us']` is the rest of the block."
         tokens = np.asarray(tokens, dtype=np.int64)
         E, A = len(tokens), int(tokens.sum())
         if E != shape.n_experts: raise ValueError(f"tokens must have one count per expert ({shape.n_experts}), got {E}")
-        T, share, frames = -(-A // shape.top_k), tokens / max(A, 1), []
+        at = None if at is None else normalize_allocation(at, E)
+        frames = []
         for linear in LINEARS:
-            K, N = linear_dims(linear, shape.hidden, shape.intermediate)
             for c in configs:
-                mode = kernel_constants(c)['A_MODE']
                 for tile in tiles:
                     try: tile = check_tile(c, tile)
                     except TileError: continue
                     if (get_config(c).name, tile) in self.unsupported: continue
-                    tc = self.tile_cost(c, tile, linear, shape.hidden, shape.intermediate)
-                    lam, d, n = expert_sums(tc, tile, tokens, N)
-                    own = np.maximum(d, lam / kernel_slots([tc], [tile], self.sm_count))
-                    fixed = 0.0
-                    if A:
-                        empties = grid_bound(A, E, [(tile[0], -(-N // tile[1]))]) - int(n.sum())
-                        fixed = tc.c0 + empties * tc.empty_us + (self.prologue_us(mode, T if linear == 'gate_up' else A, K) if mode != ACT_BF16 else 0.0)
                     frames.append(pd.DataFrame(dict(expert=np.arange(E), linear=linear, config=get_config(c).name, tile=[tile] * E,
-                                                    time_us=own + share * fixed)))
+                                                    time_us=self.choice_us(shape, linear, tokens, (get_config(c).name, tile), at))))
         if not frames: raise PerfTableError(f"No candidate (config, tile) pair can run: configs {list(configs)}, tiles {list(tiles)}")
         df = pd.concat(frames, ignore_index=True)
-        df.attrs['base_us'] = self.route_us(E, A) + self.reduce_us(T, shape.top_k, shape.hidden) + self.glue_us if A else 0.0
+        T = -(-A // shape.top_k)
+        base = self.route_us(E, A) + self.reduce_us(T, shape.top_k, shape.hidden) + self.glue_us if A else 0.0
+        if at is not None and A:  # the constant that makes the sum at `at` equal its block prediction
+            base = self.block_us(shape, tokens, at, T) - sum(self.choice_us(shape, l, tokens, b, at)[[e for e in at if at[e][l] == b]].sum()
+                                                             for l in LINEARS for b in _branches(at, l))
+        df.attrs['base_us'] = base
         return df
 
 # %% ../nbs/03_perf.ipynb #79747d4e
@@ -696,21 +725,25 @@ FEW_TOKENS, MANY_TOKENS = (1, 2, 4, 8, 16), (256, 1024, 4096, 8192)
 def validation_cases(shapes:list, # layer shapes to draw from
                      per_group:int=8, # cases per branch group
                      real:bool=True, # whether real routing of the first shape (the embedded model) is available
-                     seed:int=0) -> list[dict]:
-    "Deterministic specs of the validation cases: group, shape, tokens, regime, routing, seed."
+                     seed:int=0,
+                     groups:list=VALIDATION_GROUPS, # branch groups: (config, tile) pairs, one compiled kernel each
+                     few=FEW_TOKENS, many=MANY_TOKENS # token counts of the two regimes
+                    ) -> list[dict]:
+    "Deterministic specs of the validation cases: group and its branches, shape, tokens, regime, routing, seed."
     rng, out = np.random.default_rng(seed), []
-    for g in range(len(VALIDATION_GROUPS)):
+    for g in range(len(groups)):
         for i in range(per_group):
-            s, few = shapes[i % len(shapes)], (i // len(shapes)) % 2 == 0
+            s, is_few = shapes[i % len(shapes)], (i // len(shapes)) % 2 == 0
             kinds = ['uniform', 'skewed'] + (['real'] if real and s is shapes[0] else [])
-            out.append(dict(case=len(out), group=g, shape=s.name, tokens=int(rng.choice(FEW_TOKENS if few else MANY_TOKENS)),
-                            regime='few' if few else 'many', routing=kinds[(i // (2 * len(shapes)) + g) % len(kinds)],
+            out.append(dict(case=len(out), group=g, branches=[[c, list(t)] for c, t in groups[g]], shape=s.name,
+                            tokens=int(rng.choice(few if is_few else many)),
+                            regime='few' if is_few else 'many', routing=kinds[(i // (2 * len(shapes)) + g) % len(kinds)],
                             seed=int(rng.integers(1 << 31))))
     return out
 
 def case_allocation(case:dict, shape) -> dict:
     "The random allocation of a validation case: each linear's experts spread over the group's branches, every branch used."
-    rng, br = np.random.default_rng(case['seed']), VALIDATION_GROUPS[case['group']]
+    rng, br = np.random.default_rng(case['seed']), [(c, tuple(t)) for c, t in case['branches']]
     pick = {}
     for lin in LINEARS:
         b = rng.integers(len(br), size=shape.n_experts)
@@ -741,6 +774,26 @@ def case_routings(case:dict, shape, copies:int, # routings to draw (one per time
         l, s = int(rng.integers(real.shape[0])), int(rng.integers(real.shape[1] - T + 1))
         out.append(real[l, s:s + T].astype(np.int64))
     return out
+
+# %% ../nbs/03_perf.ipynb #fad17750
+HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 20261126, 12, 6
+HELDOUT_FEW, HELDOUT_MANY = tuple(range(1, 17)), tuple(range(256, 8193))
+
+def random_groups(model:PerfModel, # the table's model: which pairs are profiled (and run) on every shape
+                  shapes:list, n:int, seed:int,
+                  tiles=((16, 64, 128), (64, 128, 128), (128, 128, 128)), # tiles to draw from (the allocator's defaults)
+                  most:int=4 # branches per group at most
+                 ) -> list[list]:
+    "`n` random branch groups, each of 1 to `most` distinct (config, tile) pairs the table profiles for every shape."
+    ok = lambda c, t: all((c, t, l, s.hidden, s.intermediate, None) in model._points for s in shapes for l in LINEARS)
+    pairs = sorted({k[:2] for k in model._points if k[1] in tiles and k[:2] not in model.unsupported and ok(*k[:2])})
+    rng = np.random.default_rng(seed)
+    return [[pairs[i] for i in rng.choice(len(pairs), int(rng.integers(1, most + 1)), replace=False)] for _ in range(n)]
+
+def heldout_cases(model:PerfModel, shapes:list, real:bool=True, seed:int=HELDOUT_SEED,
+                  n_groups:int=HELDOUT_GROUPS, per_group:int=HELDOUT_PER_GROUP) -> list[dict]:
+    "The held-out validation cases: `validation_cases` over fresh `random_groups` and token counts off the grid."
+    return validation_cases(shapes, per_group, real, seed, random_groups(model, shapes, n_groups, seed), HELDOUT_FEW, HELDOUT_MANY)
 
 # %% ../nbs/03_perf.ipynb #4d361c2e
 @torch.no_grad()
