@@ -4,8 +4,8 @@
 
 # %% ../nbs/01_stats.ipynb #87a71e86
 from __future__ import annotations
-import json, os, contextlib
-from dataclasses import dataclass
+import json, os, contextlib, itertools, warnings
+from dataclasses import dataclass, fields
 from pathlib import Path
 import torch
 import pandas as pd
@@ -24,6 +24,13 @@ class StatsError(MxMoEError):
     "Activation statistics cannot be collected or read: non-finite values, a bad file or a version mismatch."
 
 STATS_VERSION = 1
+
+def _to(v, device):
+    "`v` with every tensor in it (also inside tuples, lists and dicts) on `device`."
+    if isinstance(v, torch.Tensor): return v.to(device)
+    if isinstance(v, (tuple, list)): return type(v)(_to(t, device) for t in v)
+    if isinstance(v, dict): return {k: _to(t, device) for k, t in v.items()}
+    return v
 
 @dataclass
 class LayerStats:
@@ -58,6 +65,14 @@ class LayerStats:
     def hessian(self, linear:str) -> torch.Tensor:
         "GPTQ's Hessian of `linear` [E, K, K]: routed tokens plus the tokens expert balancing added."
         return self.gram[linear] + self.gram_added[linear]
+    def calibration_method(self) -> list[str]:
+        "How GPTQ is calibrated for each expert: 'gptq', '+balanced' where tokens were added, '+damped' where still short, 'rtn' with no token."
+        K = max(self.in_features(lin) for lin in PLAN_LINEARS)
+        return ['rtn' if t + a == 0 else 'gptq' + ('+balanced' if a else '') + ('+damped' if t + a < K else '')
+                for t, a in zip(self.tokens.tolist(), self.added.tolist())]
+    def to(self, device) -> LayerStats:
+        "The same statistics with every tensor on `device`."
+        return LayerStats(**{f.name: _to(getattr(self, f.name), device) for f in fields(self)})
     def expert_samples(self, e:int) -> tuple[torch.Tensor, torch.Tensor]:
         "Reservoir of expert `e`: hidden states [n, H] and router weights [n]."
         n = int(self.n_samples[e])
@@ -176,15 +191,25 @@ class ActStats:
     def __getitem__(self, index:int) -> LayerStats: return self.layers[index]
 
     def summary(self) -> pd.DataFrame:
-        "One row per (layer, expert): tokens routed and added, frequency, mean router weight, rank deficiency."
+        "The calibration report, one row per (layer, expert): tokens routed and added, frequency, mean router weight, rank deficiency, GPTQ's calibration method."
         rows = []
         for l in self.layers.values():
-            freq, mw = l.frequency, l.mean_weight
+            freq, mw, method = l.frequency, l.mean_weight, l.calibration_method()
             for e in range(l.n_experts):
                 rows.append(dict(layer=l.index, expert=e, tokens=int(l.tokens[e]), added=int(l.added[e]),
                                  frequency=float(freq[e]), mean_weight=float(mw[e]),
-                                 **{f'deficient_{lin}': bool(l.rank_deficient(lin)[e]) for lin in PLAN_LINEARS}))
+                                 **{f'deficient_{lin}': bool(l.rank_deficient(lin)[e]) for lin in PLAN_LINEARS}, method=method[e]))
         return pd.DataFrame(rows)
+
+    def warn_short(self):
+        "Warn, naming an example, if some experts are calibrated with fewer tokens (routed + added) than input channels."
+        s = self.summary()
+        short = s[(s.method == 'rtn') | s.method.str.endswith('+damped')]
+        if len(short):
+            r = short.iloc[0]
+            warnings.warn(f"{len(short)} of {len(s)} experts have fewer calibration tokens (routed + added) than input channels, "
+                          f"e.g. layer {r.layer} expert {r.expert} ({r.tokens} routed, {r.added} added): GPTQ relies on dampening there "
+                          "(and is plain RTN for experts without any token); calibrate on more windows, with balance=True", stacklevel=3)
 
 def save_stats(stats:ActStats, path:str|Path) -> Path:
     "Write `stats` to one safetensors file (JSON metadata inside), atomically."
@@ -218,6 +243,67 @@ def load_stats(path:str|Path) -> ActStats:
     return ActStats(meta, layers)
 
 # %% ../nbs/01_stats.ipynb #08b68032
+def _layer_generators(seed:int, n:int) -> list[torch.Generator]:
+    "One generator per decoder layer for reservoir sampling, all drawn from `seed`."
+    seeds = torch.randint(2**62, (n,), generator=torch.Generator().manual_seed(seed)).tolist()
+    return [torch.Generator().manual_seed(s) for s in seeds]
+
+def _home(module) -> torch.device|None:
+    "Device of the module's first parameter or buffer (None if it has neither)."
+    t = next(itertools.chain(module.parameters(), module.buffers()), None)
+    return None if t is None else t.device
+
+def _exec_device(*modules) -> torch.device:
+    "Where the first of `modules` computes: an accelerate hook's execution device if one has it, else where its weights are."
+    for m in modules:
+        if (dev := getattr(getattr(m, '_hf_hook', None), 'execution_device', None)) is not None: return torch.device(dev)
+    return _home(modules[0])
+
+class _Caught(Exception):
+    "Stops a forward pass once the first decoder layer's inputs are caught."
+
+def _first_layer_inputs(base, windows:torch.Tensor, batch_size:int, device) -> list[tuple]:
+    "(hidden states, other positional args, kwargs) that the first decoder layer receives for each batch of `windows`."
+    caught = []
+    def catch(mod, args, kwargs):
+        caught.append((args[0] if args else kwargs['hidden_states'], args[1:], {k: v for k, v in kwargs.items() if k != 'hidden_states'}))
+        raise _Caught
+    hook = base.layers[0].register_forward_pre_hook(catch, with_kwargs=True)
+    try:
+        for i in range(0, len(windows), batch_size):
+            with contextlib.suppress(_Caught): base(input_ids=windows[i:i + batch_size].to(device), use_cache=False)
+    finally: hook.remove()
+    return caught
+
+def _collect_layerwise(base, windows:torch.Tensor, batch_size:int, layers:list, make_tracer, device, mapped:bool, progress:bool) -> dict:
+    "Statistics of the MoE `layers`, running all batches through one decoder layer at a time on `device` (each where its map puts it if `mapped`)."
+    outside = [m for n, m in base.named_children() if n != 'layers']  # embedding, rotary embedding, final norm
+    homes = [_home(m) for m in outside]
+    if not mapped:
+        for m in outside: m.to(device)
+    try: batches = _first_layer_inputs(base, windows, batch_size, device if not mapped else _exec_device(base.get_input_embeddings()))
+    finally:
+        if not mapped:
+            for m, home in zip(outside, homes):
+                if home is not None: m.to(home)
+    by_index, out = {l.index: l for l in layers}, {}
+    pbar = tqdm(total=(max(by_index) + 1) * len(batches), desc='calibration', disable=not progress)
+    for j, dl in enumerate(base.layers[:max(by_index) + 1]):
+        home = _home(dl)
+        if not mapped: dl.to(device)
+        dev, ml = _exec_device(dl), by_index.get(j)
+        if ml is not None: check_finite_weights(ml); tracer = make_tracer(ml)
+        with override_experts(ml, tracer) if ml is not None else contextlib.nullcontext():
+            for b, (h, args, kw) in enumerate(batches):
+                y = dl(h.to(dev), *_to(args, dev), **_to(kw, dev))
+                batches[b] = (y[0] if isinstance(y, tuple) else y, args, kw)
+                pbar.update()
+        if ml is not None: out[j] = tracer.finish().to('cpu'); del tracer
+        if not mapped: dl.to(home)
+    pbar.close()
+    return out
+
+# %% ../nbs/01_stats.ipynb #ce1070ac
 @torch.no_grad()
 def collect_stats(model, # a supported Hugging Face MoE causal LM, in eval mode
                   windows:torch.Tensor, # calibration token ids [n, seqlen], e.g. `calibration_windows(tokenizer)`
@@ -228,21 +314,31 @@ def collect_stats(model, # a supported Hugging Face MoE causal LM, in eval mode
                   seed:int=0, # seeds the reservoir sampling
                   layers:list|None=None, # decoder layer indices to trace; default every MoE layer
                   progress:bool=True,
+                  offload:bool=False, # layer by layer: one decoder layer at a time on `device`, the rest where it is (CPU)
+                  device=None, # where `offload` computes; default 'cuda' if there is one; unused with an `hf_device_map`
                  ) -> ActStats:
     "Routing counts, input Gram matrices, channel maxima and token samples of every expert linear, streamed over `windows`."
     mls = moe_layers(model)
     if bad := sorted(set(layers or []) - {l.index for l in mls}): raise StatsError(f"Layers {bad} are not MoE layers; choose from {[l.index for l in mls]}")
     layers = [l for l in mls if layers is None or l.index in layers]
-    for l in layers: check_finite_weights(l)
-    dev = next(model.parameters()).device
     target = (min_tokens or 2 * max(layers[0].hidden_size, layers[0].intermediate_size)) if balance else 0
-    gen = torch.Generator().manual_seed(seed)
-    tracers = {l.index: _Tracer(l, reservoir, target, gen, dev) for l in layers}
     base = getattr(model, 'model', model)  # the decoder stack: the LM head is not needed
-    with contextlib.ExitStack() as stack:
-        for l in layers: stack.enter_context(override_experts(l, tracers[l.index]))
-        for i in tqdm(range(0, len(windows), batch_size), desc='calibration', disable=not progress):
-            base(input_ids=windows[i:i + batch_size].to(dev), use_cache=False)
+    gens = _layer_generators(seed, len(base.layers))
+    make_tracer = lambda l: _Tracer(l, reservoir, target, gens[l.index], _exec_device(l.block, base.layers[l.index]))
+    if offload:
+        device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+        stats = _collect_layerwise(base, windows, batch_size, layers, make_tracer, device, hasattr(model, 'hf_device_map'), progress)
+    else:
+        for l in layers: check_finite_weights(l)
+        tracers = {l.index: make_tracer(l) for l in layers}
+        dev = _exec_device(base.get_input_embeddings())
+        with contextlib.ExitStack() as stack:
+            for l in layers: stack.enter_context(override_experts(l, tracers[l.index]))
+            for i in tqdm(range(0, len(windows), batch_size), desc='calibration', disable=not progress):
+                base(input_ids=windows[i:i + batch_size].to(dev), use_cache=False)
+        stats = {i: t.finish() for i, t in tracers.items()}
     meta = dict(model_type=model.config.model_type, n_windows=len(windows), seqlen=windows.shape[1],
                 windows_sum=int(windows.sum()), seed=seed, reservoir=reservoir, balance=balance, min_tokens=target)
-    return ActStats(meta, {i: t.finish() for i, t in tracers.items()})
+    out = ActStats(meta, stats)
+    out.warn_short()
+    return out
