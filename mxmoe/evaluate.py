@@ -10,12 +10,17 @@ from pathlib import Path
 from typing import Callable
 import torch
 from safetensors.torch import save_file, load_file
+import pandas as pd
 from .core import MxMoEError, moe_layers, MoELayer, PLAN_LINEARS, plan_weight, override_experts
 from .quant import QTensor, get_config, rtn_quantize, weight_of, fake_qlinear
+from .allocation import layer_allocation
+from .codegen import MoELayerWeights, default_tile, moe_experts_forward, pack_layer
+from .kernels import PackError
 
 # %% auto #0
 __all__ = ['Key', 'Quantizer', 'QUANT_FORMAT', 'uniform_plan', 'rtn_quantizer', 'apply_plan_', 'quantize_activations_',
-           'activation_quantized_forward', 'save_quantized', 'load_quantized', 'local_wikitext_task', 'run_lm_eval']
+           'activation_quantized_forward', 'kernel_allocation', 'pack_moe_layer', 'kernel_experts', 'install_kernels_',
+           'save_quantized', 'load_quantized', 'local_wikitext_task', 'run_lm_eval', 'speed_table']
 
 # %% ../nbs/06_eval.ipynb #d4c02b48
 Key = tuple[int, int, str]  # (decoder layer index, expert, 'gate_up' | 'down')
@@ -38,7 +43,11 @@ def rtn_quantizer(w:torch.Tensor, config:str, key:Key) -> QTensor:
     return rtn_quantize(w, config)
 
 @torch.no_grad()
-def apply_plan_(model, plan:dict[Key, str], quantizer:Quantizer=rtn_quantizer) -> dict[Key, QTensor]:
+def apply_plan_(model, plan:dict[Key, str], quantizer:Quantizer=rtn_quantizer,
+                kernels:bool=False, # run the experts through the generated kernels (`install_kernels_`)
+                allocation:dict|None=None, # with `kernels`: the `mxmoe.allocation` allocation whose tiles to use
+                tokens_per_expert:float=1, # with `kernels` and no `allocation`: picks the tiles with `default_tile`
+               ) -> dict[Key, QTensor]:
     "Quantize `model`'s expert linears in place as `plan` says; returns the codes of every quantized linear."
     layers = {l.index: l for l in moe_layers(model)}
     qts = {}
@@ -50,7 +59,8 @@ def apply_plan_(model, plan:dict[Key, str], quantizer:Quantizer=rtn_quantizer) -
         if not torch.isfinite(w).all(): raise MxMoEError(f"Layer {li} expert {e} {lin}: weights hold NaN or Inf; fix the checkpoint first")
         qts[(li, e, lin)] = qt = quantizer(w.float(), cfg, (li, e, lin))
         _write_back(layers[li], e, lin, weight_of(qt).to(w.dtype))
-    quantize_activations_(model, qts)
+    if kernels: install_kernels_(model, qts, plan, allocation, tokens_per_expert)
+    else: quantize_activations_(model, qts)
     return qts
 
 def quantize_activations_(model, qts:dict[Key, QTensor]):
@@ -74,6 +84,45 @@ def activation_quantized_forward(qts:dict[tuple[int, str], QTensor]):
             out.index_add_(0, tok, y.to(out.dtype))
         return out
     return forward
+
+# %% ../nbs/06_eval.ipynb #8e93c7cb
+def kernel_allocation(layer:MoELayer, plan:dict[Key, str],
+                      allocation:dict|None=None, # an `mxmoe.allocation` allocation: its configs and tiles are used
+                      tokens_per_expert:float=1, # without `allocation`: picks the tiles with `default_tile`
+                     ) -> dict:
+    "`layer`'s {expert: {linear: (config, tile)}} as `mxmoe.codegen` takes it: from `allocation`, else `plan` (bf16 where it is silent) and `default_tile`."
+    if allocation is not None: return layer_allocation(allocation, layer.index)
+    cfg = lambda e, lin: plan.get((layer.index, e, lin), 'bf16')
+    return {e: {lin: (cfg(e, lin), default_tile(cfg(e, lin), tokens_per_expert)) for lin in PLAN_LINEARS}
+            for e in range(layer.n_experts)}
+
+def pack_moe_layer(layer:MoELayer, qts:dict[Key, QTensor], alloc:dict) -> MoELayerWeights:
+    "`layer`'s experts packed for the kernels of `alloc`: the codes in `qts`, the model's own weights for bf16 linears."
+    for (li, e, lin), qt in qts.items():  # checked here: a branch's packing takes the config of its first expert
+        if li == layer.index and qt.cfg.hadamard and qt.cfg.weight_only:
+            raise PackError(f"Layer {li} expert {e} {lin}: {qt.cfg.name} codes rotated by a Hadamard matrix (method 'gptq_had') "
+                            "cannot run in the kernels, which rotate activations for w4a4 only; quantize weight-only configs with 'gptq' or 'rtn'")
+    w = lambda e, lin: qts[(layer.index, e, lin)] if (layer.index, e, lin) in qts else plan_weight(layer, e, lin)
+    try: return pack_layer(alloc, [w(e, 'gate_up') for e in range(layer.n_experts)], [w(e, 'down') for e in range(layer.n_experts)])
+    except MxMoEError as err: raise type(err)(f"Layer {layer.index}: {err}") from None
+
+def kernel_experts(packed:MoELayerWeights):
+    "Experts computation (for `override_experts`) running `packed` through `moe_experts_forward`; follows the inputs' device."
+    state = {'packed': packed}
+    def forward(layer, hidden, top_k_index, top_k_weights):
+        if state['packed'].device != hidden.device: state['packed'] = state['packed'].to(hidden.device)
+        return moe_experts_forward(hidden, top_k_index, top_k_weights, state['packed'])
+    return forward
+
+def install_kernels_(model, qts:dict[Key, QTensor], plan:dict[Key, str], allocation:dict|None=None,
+                     tokens_per_expert:float=1) -> dict[int, MoELayerWeights]:
+    "Make every MoE layer `plan` covers run its experts from the packed `qts` through the generated kernels; returns the packed layers."
+    covered, packed = {li for li, _, _ in plan}, {}
+    for l in moe_layers(model):
+        if l.index not in covered: continue
+        packed[l.index] = p = pack_moe_layer(l, qts, kernel_allocation(l, plan, allocation, tokens_per_expert))
+        override_experts(l, kernel_experts(p))
+    return packed
 
 # %% ../nbs/06_eval.ipynb #032045af
 QUANT_FORMAT = 1
@@ -106,7 +155,10 @@ def save_quantized(model, out_dir:str|Path, qts:dict[Key, QTensor], plan:dict[Ke
         shutil.rmtree(tmp, ignore_errors=True); raise
     return out_dir
 
-def load_quantized(path:str|Path, dtype:torch.dtype|None=None) -> tuple:
+def load_quantized(path:str|Path, dtype:torch.dtype|None=None,
+                   kernels:bool=False, # run the experts through the generated kernels (`install_kernels_`)
+                   tokens_per_expert:float=1, # with `kernels`, if the checkpoint has no allocation: picks the tiles
+                  ) -> tuple:
     "Load a checkpoint written by `save_quantized`: (model, tokenizer or None, codes, plan)."
     from transformers import AutoModelForCausalLM, AutoTokenizer
     path = Path(path)
@@ -126,7 +178,8 @@ def load_quantized(path:str|Path, dtype:torch.dtype|None=None) -> tuple:
         q = tensors[f'{_key_str(k)}.q']
         qts[k] = QTensor(q.view(torch.float8_e4m3fn) if cfg.w_format == 'fp8' else q, tensors[f'{_key_str(k)}.scale'], tensors.get(f'{_key_str(k)}.zero'), cfg)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).eval()
-    quantize_activations_(model, qts)
+    if kernels: install_kernels_(model, qts, plan, meta.get('allocation'), tokens_per_expert)
+    else: quantize_activations_(model, qts)
     tok = AutoTokenizer.from_pretrained(path) if (path/'tokenizer_config.json').is_file() else None
     return model, tok, qts, plan
 
@@ -171,3 +224,13 @@ def run_lm_eval(model, tokenizer, tasks:list[str], include_path:str|Path|None=No
     tm = TaskManager(include_path=str(include_path) if include_path else None)
     res = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=tm, limit=limit)
     return {t: {k.split(',')[0]: v for k, v in r.items() if isinstance(v, float)} for t, r in res['results'].items()}
+
+# %% ../nbs/06_eval.ipynb #807857f3
+def speed_table(res:dict # the JSON written by bench/e2e_speed.py
+               ) -> pd.DataFrame:
+    "Speed-ups over bf16 (bf16 time / variant time) of an end-to-end speed result: a row per variant, a column per measurement."
+    cols = {}
+    for r in res['block']: cols.setdefault(f"block T={r['T']}", {})[r['variant']] = r.get('block_ratio')  # None: no bf16 row
+    for r in res['prefill']: cols.setdefault(f"prefill {r['batch']}x{r['tokens']}", {})[r['variant']] = r.get('ratio')
+    for r in res['decode']: cols.setdefault(f"decode B={r['batch']}", {})[r['variant']] = r.get('ratio')
+    return pd.DataFrame(cols).reindex(list(res['variants']))
