@@ -10,8 +10,8 @@ from typing import Callable
 from .core import MxMoEError, write_atomic
 
 # %% auto #0
-__all__ = ['UNIFORM_BASELINES', 'CPU_EVAL_WINDOWS', 'Stages', 'make_parser', 'load_model', 'main', 'write_report',
-           'allocation_problem', 'run_pipeline']
+__all__ = ['UNIFORM_BASELINES', 'UNIFORM_WA', 'CPU_EVAL_WINDOWS', 'MODEL_LOSS_WINDOWS', 'Stages', 'make_parser', 'load_model',
+           'main', 'resolve_loss', 'mxmoe_points', 'frontier', 'write_report', 'allocation_problem', 'run_pipeline']
 
 # %% ../nbs/07_cli.ipynb #19707051
 def _fingerprint(params:dict) -> str:
@@ -59,16 +59,18 @@ def make_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest='command', required=True)
     r = sub.add_parser('run', help='run every stage and write a report')
     r.add_argument('--model', default='embedded', help="'embedded' (default), a local model folder, or a Hugging Face id")
-    r.add_argument('--bits', type=_positive, default=3.25, help='average bits per expert weight, scales and zeros counted (default 3.25)')
-    r.add_argument('--r', type=_unit_interval, default=0.75, help='accuracy/speed trade-off in [0, 1]; 1 = accuracy only (default 0.75)')
+    r.add_argument('--bits', type=_positive, nargs='+', default=[2.25, 3.25, 4.25], help='average bits per expert weight, scales and zeros counted; one MxMoE point per value (default 2.25 3.25 4.25)')
+    r.add_argument('--r', type=_unit_interval, nargs='+', default=[1.0, 0.75], help='accuracy/speed trade-offs in [0, 1]; 1 = accuracy only (default 1 0.75)')
+    r.add_argument('--wa-bits', type=float, default=5.25, help='budget of the W5A5-style point over weight-activation configs (default 5.25; 0: none)')
     r.add_argument('--data', type=_existing_dir, default=None, help='local WikiText-2 folder (default: $MXMOE_DATA, else the hub)')
     r.add_argument('--out', type=Path, default=Path('mxmoe_out'), help='report directory (default mxmoe_out)')
     r.add_argument('--n-calib', type=int, default=128, help='calibration windows (default 128)')
     r.add_argument('--seqlen', type=int, default=512, help='tokens per window (default 512)')
     r.add_argument('--candidates', default='weight-only', help="candidate set: 'weight-only', 'weight-activation', 'all' or comma-separated config names")
     r.add_argument('--method', default='gptq', choices=['rtn', 'gptq', 'gptq_had'], help='quantizer (default gptq)')
-    r.add_argument('--loss', default='block', choices=['linear', 'block', 'model'], help='sensitivity loss the allocator minimizes (default block)')
-    r.add_argument('--scope', default='layer', choices=['layer', 'global'], help='budget per layer (MxMoE) or across the model')
+    r.add_argument('--loss', default='auto', choices=['auto', 'linear', 'block', 'model'], help="sensitivity loss the allocator minimizes (default auto: 'model' on a GPU, 'block' on a CPU)")
+    r.add_argument('--scope', default='global', choices=['layer', 'global'], help='one budget across the model (default) or per layer (MxMoE)')
+    r.add_argument('--offload', action='store_true', help='calibrate layer by layer, one decoder layer on the GPU at a time (models larger than the GPU)')
     r.add_argument('--eval-windows', type=int, default=None, help='evaluate on the first N test windows (default: all on a GPU, 64 on a CPU; 0: all)')
     r.add_argument('--device', default=None, help="torch device (default: 'cuda' when available, else 'cpu')")
     r.add_argument('--seed', type=int, default=0)
@@ -104,11 +106,25 @@ def main(argv:list[str]|None=None) -> int:
 
 # %% ../nbs/07_cli.ipynb #151777a2
 UNIFORM_BASELINES = ('w4g128', 'w3g128', 'w2g128')
+UNIFORM_WA = ('w8a8',)  # uniform weight-activation baselines, quantized with the run's method
 CPU_EVAL_WINDOWS = 64  # test windows evaluated by default without a GPU, to keep a CPU run to minutes
+MODEL_LOSS_WINDOWS = 8  # calibration windows the 'model' loss is measured on
 
 def _candidates(arg:str):
     "The candidate set named on the command line."
     return arg if arg in ('weight-only', 'weight-activation', 'all') else [c.strip() for c in arg.split(',') if c.strip()]
+
+def resolve_loss(loss:str, device:str) -> str:
+    "The loss kind `--loss` means on `device`: 'auto' is 'model' on a GPU and 'block' on a CPU."
+    if loss != 'auto': return loss
+    if device.startswith('cuda'): return 'model'
+    print("mxmoe: no GPU: the allocator uses the 'block' loss (the 'model' loss wins on accuracy but takes ~15 min on a CPU; --loss model to use it)")
+    return 'block'
+
+def mxmoe_points(bits:list, rs:list, wa_bits:float) -> list[dict]:
+    "The MxMoE variants of a run: every weight-only budget × r, then the W5A5-style budget × r (if `wa_bits` > 0)."
+    pts = [dict(bits=b, r=r, candidates='weight-only', name=f'MxMoE {b:g}b r={r:g}') for b in bits for r in rs]
+    return pts + [dict(bits=wa_bits, r=r, candidates='weight-activation', name=f'MxMoE W{wa_bits:g}A-mixed r={r:g}') for r in rs if wa_bits > 0]
 
 def _ppl_of(model_factory, plan_fn, quantizer, windows) -> dict:
     "Perplexity of a fresh model quantized by `plan_fn(model)` with `quantizer` (plan_fn None: unquantized)."
@@ -118,22 +134,34 @@ def _ppl_of(model_factory, plan_fn, quantizer, windows) -> dict:
     if plan_fn is not None: apply_plan_(model, plan_fn(model), quantizer)
     return dict(ppl=perplexity(model, windows))
 
+# %% ../nbs/07_cli.ipynb #67cfc8f1
+def frontier(rows:list[dict]) -> list[dict]:
+    "The rows no other row beats on both bits and perplexity (lower is better on both), by increasing bits."
+    return [r for r in sorted(rows, key=lambda r: (r['bits'], r['ppl']))
+            if not any(o['bits'] <= r['bits'] and o['ppl'] <= r['ppl'] and (o['bits'], o['ppl']) != (r['bits'], r['ppl']) for o in rows)]
+
 def write_report(out:Path, results:dict):
-    "Write results.json, a (bits, perplexity) plot and a Markdown summary into `out`."
+    "Write results.json, a (bits, perplexity) plot with the MxMoE frontier and a Markdown summary into `out`."
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     rows = results['rows']
     write_atomic(out/'results.json', json.dumps(results, indent=1))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for r in rows: ax.scatter(r['bits'], r['ppl'], label=r['name'], marker='*' if r['name'].startswith('MxMoE') else 'o')
-    ax.set_xlabel('average bits per expert weight'); ax.set_ylabel('WikiText-2 test perplexity'); ax.legend(fontsize=7)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        if r['kind'] != 'mxmoe': ax.scatter(r['bits'], r['ppl'], label=r['name'], marker='o' if r['kind'] == 'uniform' else 's')
+    mx = [r for r in rows if r['kind'] == 'mxmoe']
+    ax.scatter([r['bits'] for r in mx], [r['ppl'] for r in mx], marker='*', s=120, color='k', label='MxMoE', zorder=3)
+    if f := frontier(mx): ax.plot([r['bits'] for r in f], [r['ppl'] for r in f], 'k--', lw=1, label='MxMoE frontier')
+    ax.set_xlabel('average bits per expert weight'); ax.set_ylabel('WikiText-2 test perplexity'); ax.legend(fontsize=7, ncol=2)
     ax.set_title(results['model']); ax.set_yscale('log')
     fig.tight_layout(); fig.savefig(out/'ppl_vs_bits.png', dpi=120); plt.close(fig)
-    lines = [f"# mxmoe report: {results['model']}", '', f"Allocation: {results['allocation']}", '',
-             '| variant | avg bits | perplexity |', '|---|---|---|']
-    lines += [f"| {r['name']} | {r['bits']:.3f} | {r['ppl']:.3f} |" for r in rows]
+    lines = [f"# mxmoe report: {results['model']}", '', f"Loss: {results['loss']}, budget scope: {results['scope']}, method: {results['method']}; "
+             f"{results['n_windows']} test windows of {results['seqlen']} tokens.", '',
+             '| variant | avg bits | perplexity | allocation |', '|---|---|---|---|']
+    lines += [f"| {r['name']} | {r['bits']:.3f} | {r['ppl']:.3f} | {r.get('allocation', '')} |" for r in rows]
     write_atomic(out/'summary.md', '\n'.join(lines) + '\n')
 
+# %% ../nbs/07_cli.ipynb #9ffca00b
 def allocation_problem(table, model, candidates):
     "The allocation problem with times from the measured perf model, or from the roofline stand-in where no profile covers the model's shape."
     from mxmoe.allocation import build_problem, RooflineCost
@@ -151,10 +179,12 @@ def run_pipeline(args):
     from mxmoe.quant import get_config
     from mxmoe.stats import collect_stats, save_stats, load_stats
     from mxmoe.sensitivity import sensitivity_table, save_table, load_table, calibrated_quantizer
-    from mxmoe.allocation import allocate, save_allocation, load_allocation, allocation_plan
+    from mxmoe.allocation import allocate, save_allocation, load_allocation, allocation_plan, candidate_configs
+    from mxmoe.validation import caching_quantizer
     import torch
     out = Path(args.out); stages = Stages(out)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    loss = resolve_loss(args.loss, device)
     base_model, tok = load_model(args.model, device)
     max_len = getattr(base_model.config, 'max_position_embeddings', None)
     windows = eval_windows(tok, args.seqlen, data_dir=args.data, max_len=max_len)
@@ -167,31 +197,42 @@ def run_pipeline(args):
     calib = dict(data, n_calib=args.n_calib, seed=args.seed)
     def stats_stage():
         w = calibration_windows(tok, args.n_calib, args.seqlen, args.seed, args.data, max_len=max_len)
-        return dict(path=str(save_stats(collect_stats(base_model, w, seed=args.seed), out/'stats.safetensors')))
+        st = collect_stats(base_model, w, seed=args.seed, offload=args.offload)
+        write_atomic(out/'calibration_report.csv', st.summary().to_csv(index=False))
+        return dict(path=str(save_stats(st, out/'stats.safetensors')), report=str(out/'calibration_report.csv'))
     stats = load_stats(stages('stats', calib, stats_stage)['path'])
+    points = mxmoe_points(args.bits, args.r, args.wa_bits)
     cands = _candidates(args.candidates)
-    sens = dict(calib, method=args.method, loss=args.loss, candidates=cands)
+    configs = list(dict.fromkeys(c for cs in [cands] + [p['candidates'] for p in points if p['candidates'] != 'weight-only'] + list(UNIFORM_WA)
+                                 for c in candidate_configs(cs if cs != 'w8a8' else [cs])))
+    sens = dict(calib, method=args.method, loss=loss, configs=configs)
     def sensitivity_stage():
-        from mxmoe.allocation import candidate_configs
-        w = calibration_windows(tok, 8, args.seqlen, args.seed, args.data, max_len=max_len) if args.loss == 'model' else None
-        t = sensitivity_table(base_model, stats, loss=args.loss, configs=list(candidate_configs(cands)), methods=[args.method], windows=w)
-        return dict(path=str(save_table(t, out/'sensitivity.csv')))
+        w = calibration_windows(tok, MODEL_LOSS_WINDOWS, args.seqlen, args.seed, args.data, max_len=max_len) if loss == 'model' else None
+        t = sensitivity_table(base_model, stats, loss=loss, configs=configs, methods=[args.method], windows=w)
+        return dict(path=str(save_table(t, out/'sensitivity.csv')), seconds=t.attrs['seconds'])
     table = load_table(stages('sensitivity', sens, sensitivity_stage)['path'])
-    alloc_params = dict(sens, bits=args.bits, r=args.r, scope=args.scope)
-    def allocation_stage():
-        a = allocate(allocation_problem(table, base_model, cands), args.bits, args.r, args.scope)
-        return dict(path=str(save_allocation(a, out/'allocation.json')), predicted=a['predicted'])
-    alloc = load_allocation(stages('allocation', alloc_params, allocation_stage)['path'], base_model)
-    quantizer = rtn_quantizer if args.method == 'rtn' else calibrated_quantizer(stats, args.method)
+    quantizer = caching_quantizer(rtn_quantizer if args.method == 'rtn' else calibrated_quantizer(stats, args.method))
+    rtn = caching_quantizer(rtn_quantizer)
     K = moe_layers(base_model)[0].hidden_size
-    rows = [dict(name='bf16', bits=16.0, **stages('ppl_fp', dict(data, ev=args.eval_windows), lambda: _ppl_of(fresh, None, None, windows)))]
-    for c in UNIFORM_BASELINES:
-        for name, q in (('RTN', rtn_quantizer), (args.method.upper(), quantizer)):
-            if name == 'RTN' and args.method == 'rtn' and rows[-1]['name'].startswith('RTN'): continue
-            res = stages(f'ppl_{name.lower()}_{c}', dict(calib, method=name, ev=args.eval_windows),
-                         lambda: _ppl_of(fresh, lambda m: uniform_plan(m, c), q, windows))
-            rows.append(dict(name=f'{name} {c}', bits=get_config(c).bits(K), **res))
-    res = stages('ppl_mxmoe', dict(alloc_params, ev=args.eval_windows), lambda: _ppl_of(fresh, lambda m: allocation_plan(alloc), quantizer, windows))
-    rows.append(dict(name=f'MxMoE {args.bits}b r={args.r}', bits=alloc['predicted']['bits'], **res))
-    write_report(out, dict(model=args.model, seqlen=args.seqlen, n_windows=len(windows), allocation=str(out/'allocation.json'), rows=rows))
+    ev = dict(ev=args.eval_windows)
+    rows = [dict(name='bf16', kind='reference', bits=16.0, **stages('ppl_fp', dict(data, **ev), lambda: _ppl_of(fresh, None, None, windows)))]
+    baselines = [(c, q) for c in UNIFORM_BASELINES for q in ('RTN', args.method.upper())] + [(c, args.method.upper()) for c in UNIFORM_WA]
+    for c, name in dict.fromkeys(baselines):
+        res = stages(f'ppl_{name.lower()}_{c}', dict(calib, method=name, **ev),
+                     lambda: _ppl_of(fresh, lambda m: uniform_plan(m, c), rtn if name == 'RTN' else quantizer, windows))
+        rows.append(dict(name=f'{name} {c}', kind='uniform', bits=get_config(c).bits(K), **res))
+    problems = {}
+    for p in points:
+        tag = f"{p['bits']:g}b_r{p['r']:g}" + ('_wa' if p['candidates'] != 'weight-only' else '')
+        cand = cands if p['candidates'] == 'weight-only' else p['candidates']
+        params = dict(sens, bits=p['bits'], r=p['r'], scope=args.scope, candidates=cand)
+        def allocation_stage():
+            if str(cand) not in problems: problems[str(cand)] = allocation_problem(table, base_model, cand)
+            a = allocate(problems[str(cand)], p['bits'], p['r'], args.scope)
+            return dict(path=str(save_allocation(a, out/f'allocations/mxmoe_{tag}.json')), predicted=a['predicted'])
+        alloc = load_allocation(stages(f'allocation_{tag}', params, allocation_stage)['path'], base_model)
+        res = stages(f'ppl_mxmoe_{tag}', dict(params, **ev), lambda: _ppl_of(fresh, lambda m: allocation_plan(alloc), quantizer, windows))
+        rows.append(dict(name=p['name'], kind='mxmoe', bits=alloc['predicted']['bits'], r=p['r'], allocation=f'allocations/mxmoe_{tag}.json', **res))
+    write_report(out, dict(model=args.model, seqlen=args.seqlen, n_windows=len(windows), method=args.method, loss=loss,
+                           scope=args.scope, rows=rows))
     print((out/'summary.md').read_text())
