@@ -19,6 +19,7 @@ from mxmoe.validation import validate_losses, degradation_ratios, rank_correlati
 
 CANDIDATES = ['w1g128', 'w2g128', 'w2g64', 'w3g128', 'w3g64', 'w4g128']
 BASELINES = {2.25: 'w2g128', 3.25: 'w3g128'}
+RANDOM_BITS = (2.0, 3.5)  # average bits of the random plans
 
 def parse():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -27,7 +28,7 @@ def parse():
     p.add_argument('--n-calib', type=int, default=128, help='calibration windows for the statistics')
     p.add_argument('--model-windows', type=int, default=16, help="calibration windows the 'model' loss (KL) is measured on")
     p.add_argument('--seqlen', type=int, default=512)
-    p.add_argument('--n-random', type=int, default=32)
+    p.add_argument('--n-random', type=int, default=24)
     p.add_argument('--eval-windows', type=int, default=0, help='test windows for perplexity, 0: the whole test set')
     p.add_argument('--methods', nargs='+', default=['gptq', 'gptq_had'])
     p.add_argument('--quick', action='store_true', help='a few windows and plans, CPU: a smoke test')
@@ -44,10 +45,11 @@ def validate(model, test, stats, calib, a, method):
     t1 = time.time()
     res = validate_losses(model, table, test, calibrated_quantizer(stats, method), method, a.candidates, budgets=tuple(BASELINES),
                           uniform=[c for c in ('w1g128', 'w2g128', 'w3g128', 'w4g128') if c in a.candidates],
-                          n_random=a.n_random, random_bits=(2.0, 3.5), batch_size=32)
+                          n_random=a.n_random, random_bits=RANDOM_BITS, seed=0, batch_size=32)
     ratios, rho = degradation_ratios(res, BASELINES), rank_correlations(res)
     print(f"== {method}"); print(ratios.round(3).to_string()); print(rho.round(3).to_string())
-    return table, dict(seconds=dict(sensitivity=table.attrs['seconds'], sensitivity_total=t1 - t0, validation=time.time() - t1),
+    return table, dict(n_random=a.n_random, random_seed=0, random_bits=list(RANDOM_BITS),
+                       seconds=dict(sensitivity=table.attrs['seconds'], sensitivity_total=t1 - t0, validation=time.time() - t1),
                        results=res.to_dict('records'), ratios=ratios.to_dict('records'), spearman=rho.to_dict())
 
 def main():

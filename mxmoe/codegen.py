@@ -120,7 +120,9 @@ def _pack_linear(name:str, weights:list, allocation:dict) -> ExpertLinear:
         items = [weights[e] for e in members]
         for e, w in zip(members, items):
             got = CONFIGS['bf16'] if isinstance(w, torch.Tensor) else w.cfg
-            if got.name != cname: raise AllocationError(f"Expert {e} {name}: allocation says {cname}, weight is {got.name}")
+            if got != get_config(cname):  # the name alone misses weight-only codes rotated by gptq_had
+                raise AllocationError(f"Expert {e} {name}: allocation says {cname}, weight is {got.name}"
+                                      + (" rotated by a Hadamard matrix (method 'gptq_had'); the kernels rotate activations for w4a4 only" if got.hadamard else ""))
         if isinstance(items[0], torch.Tensor): stack = torch.stack(items)
         else:
             zs = None if items[0].zero is None else torch.stack([w.zero for w in items])
