@@ -10,8 +10,9 @@ from typing import Callable
 from .core import MxMoEError, write_atomic
 
 # %% auto #0
-__all__ = ['UNIFORM_BASELINES', 'UNIFORM_WA', 'CPU_EVAL_WINDOWS', 'MODEL_LOSS_WINDOWS', 'Stages', 'make_parser', 'load_model',
-           'main', 'resolve_loss', 'mxmoe_points', 'frontier', 'write_report', 'allocation_problem', 'run_pipeline']
+__all__ = ['UNIFORM_BASELINES', 'UNIFORM_WA', 'CPU_EVAL_WINDOWS', 'DEFAULT_POINTS', 'MODEL_LOSS_WINDOWS', 'Stages', 'make_parser',
+           'load_model', 'main', 'resolve_loss', 'resolve_points', 'mxmoe_points', 'frontier', 'write_report',
+           'allocation_problem', 'run_pipeline']
 
 # %% ../nbs/07_cli.ipynb #19707051
 def _fingerprint(params:dict) -> str:
@@ -59,9 +60,9 @@ def make_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest='command', required=True)
     r = sub.add_parser('run', help='run every stage and write a report')
     r.add_argument('--model', default='embedded', help="'embedded' (default), a local model folder, or a Hugging Face id")
-    r.add_argument('--bits', type=_positive, nargs='+', default=[2.25, 3.25, 4.25], help='average bits per expert weight, scales and zeros counted; one MxMoE point per value (default 2.25 3.25 4.25)')
-    r.add_argument('--r', type=_unit_interval, nargs='+', default=[1.0, 0.75], help='accuracy/speed trade-offs in [0, 1]; 1 = accuracy only (default 1 0.75)')
-    r.add_argument('--wa-bits', type=float, default=5.25, help='budget of the W5A5-style point over weight-activation configs (default 5.25; 0: none)')
+    r.add_argument('--bits', type=_positive, nargs='+', default=None, help='average bits per expert weight, scales and zeros counted; one MxMoE point per value (default 2.25 3.25 4.25 on a GPU, 2.25 3.25 on a CPU)')
+    r.add_argument('--r', type=_unit_interval, nargs='+', default=None, help='accuracy/speed trade-offs in [0, 1]; 1 = accuracy only (default 1 0.75 on a GPU, 1 on a CPU)')
+    r.add_argument('--wa-bits', type=float, default=None, help='budget of the W5A5-style point over weight-activation configs (default 5.25 on a GPU, none on a CPU; 0: none)')
     r.add_argument('--data', type=_existing_dir, default=None, help='local WikiText-2 folder (default: $MXMOE_DATA, else the hub)')
     r.add_argument('--out', type=Path, default=Path('mxmoe_out'), help='report directory (default mxmoe_out)')
     r.add_argument('--n-calib', type=int, default=128, help='calibration windows (default 128)')
@@ -107,7 +108,9 @@ def main(argv:list[str]|None=None) -> int:
 # %% ../nbs/07_cli.ipynb #151777a2
 UNIFORM_BASELINES = ('w4g128', 'w3g128', 'w2g128')
 UNIFORM_WA = ('w8a8',)  # uniform weight-activation baselines, quantized with the run's method
-CPU_EVAL_WINDOWS = 64  # test windows evaluated by default without a GPU, to keep a CPU run to minutes
+CPU_EVAL_WINDOWS = 32  # test windows evaluated by default without a GPU, to keep a CPU run to minutes
+DEFAULT_POINTS = {'gpu': dict(bits=[2.25, 3.25, 4.25], r=[1.0, 0.75], wa_bits=5.25),  # the issue's table
+                  'cpu': dict(bits=[2.25, 3.25], r=[1.0], wa_bits=0.0)}  # minutes on 2 cores
 MODEL_LOSS_WINDOWS = 8  # calibration windows the 'model' loss is measured on
 
 def _candidates(arg:str):
@@ -120,6 +123,15 @@ def resolve_loss(loss:str, device:str) -> str:
     if device.startswith('cuda'): return 'model'
     print("mxmoe: no GPU: the allocator uses the 'block' loss (the 'model' loss wins on accuracy but takes ~15 min on a CPU; --loss model to use it)")
     return 'block'
+
+def resolve_points(args, device:str):
+    "Fill `--bits`, `--r` and `--wa-bits` left unset with the defaults for `device`, saying so on a CPU."
+    defaults = DEFAULT_POINTS['gpu' if device.startswith('cuda') else 'cpu']
+    unset = [k for k in defaults if getattr(args, k) is None]
+    for k in unset: setattr(args, k, defaults[k])
+    if unset and not device.startswith('cuda'):
+        print(f"mxmoe: no GPU: MxMoE points at {args.bits} bits, r={args.r}" + ('' if args.wa_bits else ', no weight-activation point')
+              + " (pass --bits/--r/--wa-bits for more)")
 
 def mxmoe_points(bits:list, rs:list, wa_bits:float) -> list[dict]:
     "The MxMoE variants of a run: every weight-only budget × r, then the W5A5-style budget × r (if `wa_bits` > 0)."
@@ -185,6 +197,7 @@ def run_pipeline(args):
     out = Path(args.out); stages = Stages(out)
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     loss = resolve_loss(args.loss, device)
+    resolve_points(args, device)
     base_model, tok = load_model(args.model, device)
     max_len = getattr(base_model.config, 'max_position_embeddings', None)
     windows = eval_windows(tok, args.seqlen, data_dir=args.data, max_len=max_len)
@@ -203,8 +216,9 @@ def run_pipeline(args):
     stats = load_stats(stages('stats', calib, stats_stage)['path'])
     points = mxmoe_points(args.bits, args.r, args.wa_bits)
     cands = _candidates(args.candidates)
-    configs = list(dict.fromkeys(c for cs in [cands] + [p['candidates'] for p in points if p['candidates'] != 'weight-only'] + list(UNIFORM_WA)
-                                 for c in candidate_configs(cs if cs != 'w8a8' else [cs])))
+    uniform_wa = UNIFORM_WA if args.wa_bits else ()  # weight-activation baselines go with the weight-activation point
+    configs = list(dict.fromkeys(c for cs in [cands] + [p['candidates'] for p in points if p['candidates'] != 'weight-only'] + ([list(uniform_wa)] if uniform_wa else [])
+                                 for c in candidate_configs(cs)))
     sens = dict(calib, method=args.method, loss=loss, configs=configs)
     def sensitivity_stage():
         w = calibration_windows(tok, MODEL_LOSS_WINDOWS, args.seqlen, args.seed, args.data, max_len=max_len) if loss == 'model' else None
@@ -216,7 +230,7 @@ def run_pipeline(args):
     K = moe_layers(base_model)[0].hidden_size
     ev = dict(ev=args.eval_windows)
     rows = [dict(name='bf16', kind='reference', bits=16.0, **stages('ppl_fp', dict(data, **ev), lambda: _ppl_of(fresh, None, None, windows)))]
-    baselines = [(c, q) for c in UNIFORM_BASELINES for q in ('RTN', args.method.upper())] + [(c, args.method.upper()) for c in UNIFORM_WA]
+    baselines = [(c, q) for c in UNIFORM_BASELINES for q in ('RTN', args.method.upper())] + [(c, args.method.upper()) for c in uniform_wa]
     for c, name in dict.fromkeys(baselines):
         res = stages(f'ppl_{name.lower()}_{c}', dict(calib, method=name, **ev),
                      lambda: _ppl_of(fresh, lambda m: uniform_plan(m, c), rtn if name == 'RTN' else quantizer, windows))
