@@ -47,6 +47,7 @@ def apply_plan_(model, plan:dict[Key, str], quantizer:Quantizer=rtn_quantizer,
                 kernels:bool=False, # run the experts through the generated kernels (`install_kernels_`)
                 allocation:dict|None=None, # with `kernels`: the `mxmoe.allocation` allocation whose tiles to use
                 tokens_per_expert:float=1, # with `kernels` and no `allocation`: picks the tiles with `default_tile`
+                device:str|torch.device|None=None, # where to quantize (e.g. 'cuda' for a model kept on the CPU); default: where each weight lies
                ) -> dict[Key, QTensor]:
     "Quantize `model`'s expert linears in place as `plan` says; returns the codes of every quantized linear."
     layers = {l.index: l for l in moe_layers(model)}
@@ -57,7 +58,8 @@ def apply_plan_(model, plan:dict[Key, str], quantizer:Quantizer=rtn_quantizer,
         if not get_config(cfg).quantized: continue
         w = plan_weight(layers[li], e, lin)
         if not torch.isfinite(w).all(): raise MxMoEError(f"Layer {li} expert {e} {lin}: weights hold NaN or Inf; fix the checkpoint first")
-        qts[(li, e, lin)] = qt = quantizer(w.float(), cfg, (li, e, lin))
+        qt = quantizer(w.to(device or w.device).float(), cfg, (li, e, lin))  # one expert linear on `device` at a time
+        qts[(li, e, lin)] = qt = QTensor(qt.q.to(w.device), qt.scale.to(w.device), None if qt.zero is None else qt.zero.to(w.device), qt.cfg)
         _write_back(layers[li], e, lin, weight_of(qt).to(w.dtype))
     if kernels: install_kernels_(model, qts, plan, allocation, tokens_per_expert)
     else: quantize_activations_(model, qts)
