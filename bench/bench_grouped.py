@@ -92,7 +92,7 @@ def peaks():
 
 
 def bench_model(name, tokens, configs, bw, tc, rows):
-    from mxmoe.codegen import _launch, moe_experts_forward, pack_layer, quantize_expert, normalize_allocation
+    from mxmoe.codegen import launch_linear, moe_experts_forward, pack_layer, quantize_expert, normalize_allocation
     from mxmoe.kernels import route
     E, H, I, k = MODELS[name]
     dev = 'cuda'
@@ -137,8 +137,8 @@ def bench_model(name, tokens, configs, bw, tc, rows):
             inter = torch.randn(A, I, device=dev).bfloat16(); o1 = torch.empty(A, I, device=dev, dtype=torch.bfloat16)
             o2 = torch.empty(A, H, device=dev, dtype=torch.bfloat16)
             mod = layer.kernels
-            t_gemm = graph_time([lambda r=r: (_launch(mod, layer.gate_up, r[2][0], r[1], r[0], A, o1, k),
-                                              _launch(mod, layer.down, inter, r[1], r[0], A, o2, r[2][2].reshape(-1)))
+            t_gemm = graph_time([lambda r=r: (launch_linear(mod, layer.gate_up, r[2][0], r[1], r[0], A, o1, k),
+                                              launch_linear(mod, layer.down, inter, r[1], r[0], A, o2, r[2][2].reshape(-1)))
                                  for r in routed])
             wbytes = (layer.gate_up.nbytes + layer.down.nbytes) / E
             peak = tc * (2 if c.startswith('w8a8') else 1)

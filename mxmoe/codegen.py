@@ -21,8 +21,8 @@ from .kernels import (ACT_BF16, EP2, TILES, PackedWeight, check_tile, grid_bound
 __all__ = ['LINEARS', 'CODEGEN_VERSION', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225', 'normalize_allocation', 'allocation_hash',
            'default_tile', 'uniform_allocation', 'ExpertLinear', 'MoELayerWeights', 'pack_layer', 'quantize_expert',
            'quantize_layer', 'moe_experts_reference', 'kernel_hash', 'generate_source', 'kernel_dir', 'load_kernels',
-           'write_kernels', 'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error', 'make_case',
-           'random_case', 'cycle_allocation', 'example_allocations', 'write_example_kernels']
+           'write_kernels', 'launch_linear', 'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error',
+           'make_case', 'random_case', 'cycle_allocation', 'example_allocations', 'write_example_kernels']
 
 # %% ../nbs/05_codegen.ipynb #7439db9e
 LINEARS = tuple(PLAN_LINEARS)  # ('gate_up', 'down'): gate and up share one config
@@ -325,12 +325,12 @@ def _storage(cfg:str, pw:PackedWeight) -> list[torch.Tensor]:
     have = dict(q0=pw.data[0], q1=pw.data[-1], s=pw.scale, z=pw.zero)
     return [have[f] for f in _fields(cfg)]
 
-def _launch(mod, # generated kernel module
+def launch_linear(mod, # generated kernel module
             lin:ExpertLinear, x:torch.Tensor, # activations: hidden [T, H] for gate_up, sorted rows [A, I] for down
             order:torch.Tensor, counts:torch.Tensor, n_assign:int,
             out:torch.Tensor, extra # gate_up: top-k (int); down: router weights per assignment [A] fp32
            ):
-    "Run the activation prologues `lin` needs and its grouped-GEMM launch."
+    "Run the activation prologues `lin` needs and its grouped-GEMM launch (CUDA): the one launcher of `moe_experts_forward`, `time_linear` and `mxmoe.perf`'s profiler."
     acts = [t for m in _modes(lin.branches) for t in quantize_activations(x, m)]
     ptrs = [t for (c, _), p in zip(lin.branches, lin.packed) for t in _storage(c, p)]
     kern, launch = getattr(mod, f"{lin.name}_kernel"), getattr(mod, f"{lin.name.upper()}_LAUNCH")
@@ -373,9 +373,9 @@ def moe_experts_forward(hidden:torch.Tensor, # [T, H] hidden states of the route
     x = hidden.to(torch.bfloat16).contiguous()
     counts, order = route(top_k_index, layer.n_experts)
     inter = torch.empty(A, layer.intermediate_size, dtype=torch.bfloat16, device=x.device)
-    _launch(mod, layer.gate_up, x, order, counts, A, inter, k)
+    launch_linear(mod, layer.gate_up, x, order, counts, A, inter, k)
     out = torch.empty(A, H, dtype=torch.bfloat16, device=x.device)
-    _launch(mod, layer.down, inter, order, counts, A, out, top_k_weights.reshape(-1).float())
+    launch_linear(mod, layer.down, inter, order, counts, A, out, top_k_weights.reshape(-1).float())
     return (out.view(T, k, H).sum(1) if k > 1 else out).to(hidden.dtype)
 
 # %% ../nbs/05_codegen.ipynb #d542096f
@@ -399,11 +399,11 @@ def time_linear(config:str, # config name
     counts, order = route(idx, E)
     if linear == 'gate_up':
         x, out = torch.randn(A, H, device=dev, dtype=torch.bfloat16), torch.empty(A, I, device=dev, dtype=torch.bfloat16)
-        fn = lambda: _launch(mod, layer.gate_up, x, order, counts, A, out, 1)
+        fn = lambda: launch_linear(mod, layer.gate_up, x, order, counts, A, out, 1)
     else:
         x, out = torch.randn(A, I, device=dev, dtype=torch.bfloat16), torch.empty(A, H, device=dev, dtype=torch.bfloat16)
         rw = torch.ones(A, device=dev)
-        fn = lambda: _launch(mod, layer.down, x, order, counts, A, out, rw)
+        fn = lambda: launch_linear(mod, layer.down, x, order, counts, A, out, rw)
     return triton.testing.do_bench(fn, warmup=25, rep=rep_ms, return_mode='median')
 
 # %% ../nbs/05_codegen.ipynb #d201704f

@@ -16,7 +16,7 @@ from .quant import CONFIGS, get_config
 from .kernels import (ACT_BF16, TILES, TileError, check_tile, grid_bound, kernel_constants, launch_params,
                            quantize_activations, route)
 from .codegen import (CODEGEN_VERSION, LINEARS, moe_experts_forward, normalize_allocation, pack_layer,
-                           quantize_expert, quantize_layer, _launch)
+                           quantize_expert, quantize_layer, launch_linear)
 
 # %% auto #0
 __all__ = ['QWEN15', 'DSV2LITE', 'EMPTY_PROGRAMS', 'TABLE_FORMAT', 'MIN_LOAD', 'PROFILE_CMD', 'DEFAULT_DEVICE',
@@ -589,7 +589,7 @@ def linear_rig(layer, # packed layer (`codegen.pack_layer`), on CUDA
     extra = 1 if linear == 'gate_up' else torch.rand(rows, device='cuda', generator=g)
     counts = [torch.as_tensor(np.asarray(c), dtype=torch.int32).cuda() for c in count_sets]
     n_assign = n_assign or A
-    return [lambda c=c, a=a, xs=(x if n else x[:1]): _launch(mod, lin, xs, order, c, a, out, extra)
+    return [lambda c=c, a=a, xs=(x if n else x[:1]): launch_linear(mod, lin, xs, order, c, a, out, extra)
             for c, a, n in zip(counts, n_assign, A)]
 
 def kernel_meta(layer, linear:str) -> dict:
