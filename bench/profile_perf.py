@@ -62,6 +62,7 @@ def main():
     from mxmoe.kernels import TILES, ROUTE_SMALL, check_tile, TileError
     from mxmoe.codegen import LINEARS, pack_layer, quantize_expert
     from mxmoe import perf as P
+    from mxmoe.core import save_json
     log = lambda *a: print(f"[{time.time() - t0:6.1f}s]", *a, flush=True)
     shapes = ([P.LayerShape(n, *map(int, v.split(','))) for n, v in (s.split(':') for s in args.shapes)] if args.shapes
               else [P.embedded_shape(), P.QWEN15])
@@ -100,8 +101,8 @@ def main():
     last_save = [0.0]
     def save(force=False):
         if force or time.time() - last_save[0] > 10:
-            if not args.heldout: P.save_json(table, tpath)
-            P.save_json(val, vpath); last_save[0] = time.time()
+            if not args.heldout: save_json(table, tpath, compact=True)
+            save_json(val, vpath, compact=True); last_save[0] = time.time()
 
     configs = args.configs or list(CONFIGS)
     tiles = [tuple(int(v) for v in t.split(',')) for t in args.tiles] if args.tiles else TILES

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #dec0ed10
 from __future__ import annotations
-import os, types, functools, contextlib, tempfile
+import json, os, types, functools, contextlib, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -14,8 +14,8 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['SUPPORTED_ARCHS', 'LINEARS', 'PLAN_LINEARS', 'SPLITS', 'MxMoEError', 'UnsupportedModelError', 'DataError', 'MoELayer',
            'moe_layers', 'plan_weight', 'tiny_moe', 'reference_experts_forward', 'ExpertsOverride', 'override_experts',
-           'atomic_path', 'write_atomic', 'data_dir', 'load_wikitext2', 'token_stream', 'calibration_windows',
-           'eval_windows', 'perplexity']
+           'atomic_path', 'write_atomic', 'save_json', 'data_dir', 'load_wikitext2', 'token_stream',
+           'calibration_windows', 'eval_windows', 'perplexity']
 
 # %% ../nbs/00_core.ipynb #6ffb492c
 class MxMoEError(Exception):
@@ -225,6 +225,11 @@ def write_atomic(path:str|Path, data:str|bytes) -> Path:
     "Write `data` to `path` atomically."
     with atomic_path(path) as tmp: (tmp.write_bytes if isinstance(data, bytes) else tmp.write_text)(data)
     return Path(path)
+
+def save_json(obj, path:str|Path, compact:bool=False, # no whitespace, for large tables
+             ) -> Path:
+    "Write `obj` as JSON to `path` atomically."
+    return write_atomic(path, json.dumps(obj, **(dict(indent=0, separators=(',', ':')) if compact else dict(indent=1))))
 
 # %% ../nbs/00_core.ipynb #beb52cbe
 SPLITS = ('train', 'valid', 'test')

@@ -15,12 +15,12 @@ from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
 from transformers import (AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast,
                           Qwen2MoeConfig, Qwen2MoeForCausalLM)
 import mxmoe
-from .core import MxMoEError, LINEARS, moe_layers, load_wikitext2, token_stream, perplexity, write_atomic
+from .core import MxMoEError, LINEARS, moe_layers, load_wikitext2, token_stream, perplexity, write_atomic, save_json
 from .evaluate import apply_plan_, uniform_plan
 
 # %% auto #0
 __all__ = ['WEIGHTS_FILE', 'REQUIRED_FILES', 'EOS', 'EmbeddedModelError', 'embedded_dir', 'train_tokenizer', 'embedded_config',
-           'n_params', 'routing_shares', 'balance_loss', 'train_embedded', 'save_json', 'unigram_perplexity',
+           'n_params', 'routing_shares', 'balance_loss', 'train_embedded', 'unigram_perplexity',
            'expert_max_similarity', 'evaluate_embedded', 'write_model_card', 'tokenize_splits', 'build_embedded',
            'check_embedded', 'load_embedded']
 
@@ -204,10 +204,6 @@ def train_embedded(train_ids:np.ndarray, # train split token ids
     if tokenizer_dir is not None: AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(out_dir)
     save_json(log, out_dir/'train_log.json')
     return log
-
-def save_json(obj:dict, path:str|Path):
-    "Write `obj` as JSON to `path` atomically (temp file, then rename)."
-    write_atomic(path, json.dumps(obj, indent=1))
 
 # %% ../nbs/00a_embedded.ipynb #0cdf0c92
 def unigram_perplexity(train_ids:np.ndarray, # ids the unigram counts come from

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 import mxmoe
-from .core import MxMoEError, write_atomic
+from .core import MxMoEError, save_json
 from .quant import CONFIGS, get_config
 from .kernels import (ACT_BF16, TILES, TileError, check_tile, grid_bound, kernel_constants, launch_params,
                            quantize_activations, route)
@@ -24,9 +24,9 @@ __all__ = ['QWEN15', 'DSV2LITE', 'EMPTY_PROGRAMS', 'TABLE_FORMAT', 'MIN_LOAD', '
            'MANY_TOKENS', 'HELDOUT_SEED', 'HELDOUT_GROUPS', 'HELDOUT_PER_GROUP', 'HELDOUT_FEW', 'HELDOUT_MANY',
            'CALIBRATION', 'CALIBRATION_TOKENS', 'PerfTableError', 'LayerShape', 'embedded_shape', 'linear_dims',
            'expert_tiles', 'linear_points', 'empty_assignments', 'entry_key', 'device_slug', 'perf_dir', 'new_table',
-           'add_entries', 'save_json', 'read_table', 'occupancy', 'TileCost', 'fit_tile_cost', 'kernel_slots',
-           'expert_sums', 'launch_us', 'synthetic_table', 'PerfModel', 'table_path', 'load_perf_model', 'graph_us',
-           'n_copies', 'measure_us', 'rotated_counts', 'linear_rig', 'kernel_meta', 'profile_linear', 'profile_mixed',
+           'add_entries', 'read_table', 'occupancy', 'TileCost', 'fit_tile_cost', 'kernel_slots', 'expert_sums',
+           'launch_us', 'synthetic_table', 'PerfModel', 'table_path', 'load_perf_model', 'graph_us', 'n_copies',
+           'measure_us', 'rotated_counts', 'linear_rig', 'kernel_meta', 'profile_linear', 'profile_mixed',
            'profile_fixed', 'block_rig', 'warm_kernels', 'warm_route', 'validation_cases', 'case_allocation',
            'synthetic_routing', 'case_routings', 'random_groups', 'heldout_cases', 'real_routing', 'validation_frame',
            'mape', 'measure_case', 'measure_block_entry']
@@ -137,10 +137,6 @@ def add_entries(table:dict, entries:list[dict]) -> dict:
     new = {entry_key(e): e for e in entries}
     table['entries'] = [e for e in table['entries'] if entry_key(e) not in new] + list(new.values())
     return table
-
-def save_json(obj:dict, path:str|Path) -> Path:
-    "Write `obj` as JSON atomically (temporary file, then rename)."
-    return write_atomic(path, json.dumps(obj, indent=0, separators=(',', ':')))
 
 def read_table(path:str|Path) -> dict:
     "A profile read from `path`, checked."
