@@ -15,7 +15,6 @@ from .core import MxMoEError, moe_layers, MoELayer, PLAN_LINEARS, plan_weight, o
 from .quant import QTensor, get_config, rtn_quantize, weight_of, fake_qlinear
 from .allocation import layer_allocation
 from .codegen import MoELayerWeights, default_tile, moe_experts_forward, pack_layer
-from .kernels import PackError
 
 # %% auto #0
 __all__ = ['Key', 'Quantizer', 'QUANT_FORMAT', 'uniform_plan', 'rtn_quantizer', 'apply_plan_', 'quantize_activations_',
@@ -100,10 +99,6 @@ def kernel_allocation(layer:MoELayer, plan:dict[Key, str],
 
 def pack_moe_layer(layer:MoELayer, qts:dict[Key, QTensor], alloc:dict) -> MoELayerWeights:
     "`layer`'s experts packed for the kernels of `alloc`: the codes in `qts`, the model's own weights for bf16 linears."
-    for (li, e, lin), qt in qts.items():  # checked here: a branch's packing takes the config of its first expert
-        if li == layer.index and qt.cfg.hadamard and qt.cfg.weight_only:
-            raise PackError(f"Layer {li} expert {e} {lin}: {qt.cfg.name} codes rotated by a Hadamard matrix (method 'gptq_had') "
-                            "cannot run in the kernels, which rotate activations for w4a4 only; quantize weight-only configs with 'gptq' or 'rtn'")
     w = lambda e, lin: qts[(layer.index, e, lin)] if (layer.index, e, lin) in qts else plan_weight(layer, e, lin)
     try: return pack_layer(alloc, [w(e, 'gate_up') for e in range(layer.n_experts)], [w(e, 'down') for e in range(layer.n_experts)])
     except MxMoEError as err: raise type(err)(f"Layer {layer.index}: {err}") from None
