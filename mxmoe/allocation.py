@@ -165,8 +165,9 @@ class AllocationProblem:
     base_us: dict  # layer -> block time outside the expert linears
     method: str  # sensitivity method and loss kind the Δ come from
     loss_kind: str
-    cost_name: str  # performance model the T come from
-    cost: object = None  # that model (`CostModel`), kept to re-linearize its costs and check the block time
+    cost: CostModel  # performance model the T come from, kept to re-linearize its costs and check the block time
+    @property
+    def cost_name(self) -> str: return self.cost.name
     @property
     def layer(self) -> np.ndarray: return self.keys.get_level_values('layer').to_numpy()
     @property
@@ -222,7 +223,7 @@ def build_problem(table:pd.DataFrame, # sensitivity table (`mxmoe.sensitivity`)
     bits = np.array([[get_config(c).bits(shape.nk(l)[1]) for c in configs] for l in lin])
     return AllocationProblem(shape, configs, tiles, loss.index, loss.to_numpy(float), time_, tile, bits,
                              np.array([shape.n_params(l) for l in lin], dtype=float),
-                             tokens.reindex(loss.index.droplevel('linear')).to_numpy(), base, method, loss_kind, cost.name, cost)
+                             tokens.reindex(loss.index.droplevel('linear')).to_numpy(), base, method, loss_kind, cost)
 
 # %% ../nbs/04_allocation.ipynb #bb5eee99
 def objective(L, # total loss Δ
@@ -444,8 +445,7 @@ def _summary(p:AllocationProblem, choice:np.ndarray, rows:np.ndarray) -> dict:
 def linearized(p:AllocationProblem, choice:np.ndarray) -> AllocationProblem:
     "`p` with its times re-derived from its cost model linearized at the allocation `choice`: there the sum is the block prediction."
     if not hasattr(p.cost, 'block_us'): raise AllocationError(f"Cost model {p.cost_name!r} has no block prediction to linearize")
-    keys = p.keys
-    time_, tile, base = _fastest_tiles(p.cost, p.shape, _layer_tokens(p), p.configs, p.tiles, keys,
+    time_, tile, base = _fastest_tiles(p.cost, p.shape, _layer_tokens(p), p.configs, p.tiles, p.keys,
                                        at={l: _layer_choices(p, choice, l) for l in p.shape.layers})
     return dataclasses.replace(p, time=time_, tile=tile, base_us=base)
 

@@ -57,8 +57,7 @@ def apply_plan_(model, plan:dict[Key, str], quantizer:Quantizer=rtn_quantizer,
         if not get_config(cfg).quantized: continue
         w = plan_weight(layers[li], e, lin)
         if not torch.isfinite(w).all(): raise MxMoEError(f"Layer {li} expert {e} {lin}: weights hold NaN or Inf; fix the checkpoint first")
-        qt = quantizer(w.to(device or w.device).float(), cfg, (li, e, lin))  # one expert linear on `device` at a time
-        qts[(li, e, lin)] = qt = QTensor(qt.q.to(w.device), qt.scale.to(w.device), None if qt.zero is None else qt.zero.to(w.device), qt.cfg)
+        qts[(li, e, lin)] = qt = quantizer(w.to(device or w.device).float(), cfg, (li, e, lin)).to(w.device)  # one linear on `device` at a time
         _write_back(layers[li], e, lin, weight_of(qt).to(w.dtype))
     if kernels: install_kernels_(model, qts, plan, allocation, tokens_per_expert)
     else: quantize_activations_(model, qts)

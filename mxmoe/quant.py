@@ -76,6 +76,9 @@ class QTensor:
     scale: torch.Tensor  # [..., N, G] float32
     zero: torch.Tensor | None  # [..., N, G] float32, None for symmetric grids
     cfg: QuantConfig
+    def to(self, device) -> QTensor:
+        "The same codes with every tensor on `device`."
+        return QTensor(self.q.to(device), self.scale.to(device), None if self.zero is None else self.zero.to(device), self.cfg)
 
 def _grouped(w:torch.Tensor, group_size:int) -> torch.Tensor:
     "View [..., N, K] as [..., N, G, g], padding a short last group by repeating the row's last value."
