@@ -133,10 +133,13 @@ def resolve_points(args, device:str):
         print(f"mxmoe: no GPU: MxMoE points at {args.bits} bits, r={args.r}" + ('' if args.wa_bits else ', no weight-activation point')
               + " (pass --bits/--r/--wa-bits for more)")
 
-def mxmoe_points(bits:list, rs:list, wa_bits:float) -> list[dict]:
-    "The MxMoE variants of a run: every weight-only budget × r, then the W5A5-style budget × r (if `wa_bits` > 0)."
-    pts = [dict(bits=b, r=r, candidates='weight-only', name=f'MxMoE {b:g}b r={r:g}') for b in bits for r in rs]
-    return pts + [dict(bits=wa_bits, r=r, candidates='weight-activation', name=f'MxMoE W{wa_bits:g}A-mixed r={r:g}') for r in rs if wa_bits > 0]
+def mxmoe_points(bits:list, rs:list, wa_bits:float,
+                 candidates='weight-only', # candidates of the `bits` points (a set name or config names)
+                ) -> list[dict]:
+    "The MxMoE variants of a run: every budget in `bits` × r over `candidates`, then the W5A5-style budget × r (if `wa_bits` > 0)."
+    pts = [dict(bits=b, r=r, candidates=candidates, tag=f'{b:g}b_r{r:g}', name=f'MxMoE {b:g}b r={r:g}') for b in bits for r in rs]
+    return pts + [dict(bits=wa_bits, r=r, candidates='weight-activation', tag=f'{wa_bits:g}b_r{r:g}_wa', name=f'MxMoE W{wa_bits:g}A-mixed r={r:g}')
+                  for r in rs if wa_bits > 0]
 
 def _ppl_of(model_factory, plan_fn, quantizer, windows) -> dict:
     "Perplexity of a fresh model quantized by `plan_fn(model)` with `quantizer` (plan_fn None: unquantized)."
@@ -214,11 +217,9 @@ def run_pipeline(args):
         write_atomic(out/'calibration_report.csv', st.summary().to_csv(index=False))
         return dict(path=str(save_stats(st, out/'stats.safetensors')), report=str(out/'calibration_report.csv'))
     stats = load_stats(stages('stats', calib, stats_stage)['path'])
-    points = mxmoe_points(args.bits, args.r, args.wa_bits)
-    cands = _candidates(args.candidates)
+    points = mxmoe_points(args.bits, args.r, args.wa_bits, _candidates(args.candidates))
     uniform_wa = UNIFORM_WA if args.wa_bits else ()  # weight-activation baselines go with the weight-activation point
-    configs = list(dict.fromkeys(c for cs in [cands] + [p['candidates'] for p in points if p['candidates'] != 'weight-only'] + ([list(uniform_wa)] if uniform_wa else [])
-                                 for c in candidate_configs(cs)))
+    configs = list(dict.fromkeys([c for p in points for c in candidate_configs(p['candidates'])] + list(uniform_wa)))
     sens = dict(calib, method=args.method, loss=loss, configs=configs)
     def sensitivity_stage():
         w = calibration_windows(tok, MODEL_LOSS_WINDOWS, args.seqlen, args.seed, args.data, max_len=max_len) if loss == 'model' else None
@@ -237,8 +238,7 @@ def run_pipeline(args):
         rows.append(dict(name=f'{name} {c}', kind='uniform', bits=get_config(c).bits(K), **res))
     problems = {}
     for p in points:
-        tag = f"{p['bits']:g}b_r{p['r']:g}" + ('_wa' if p['candidates'] != 'weight-only' else '')
-        cand = cands if p['candidates'] == 'weight-only' else p['candidates']
+        tag, cand = p['tag'], p['candidates']
         params = dict(sens, bits=p['bits'], r=p['r'], scope=args.scope, candidates=cand)
         def allocation_stage():
             if str(cand) not in problems: problems[str(cand)] = allocation_problem(table, base_model, cand)
