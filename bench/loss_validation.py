@@ -7,7 +7,6 @@ and global budget) and of random allocations, with `mxmoe.validation.validate_lo
 the sensitivity table as CSV. Run from the repository root: PYTHONPATH=. MXMOE_DATA=... python bench/loss_validation.py
 """
 import argparse, datetime, json, time
-from pathlib import Path
 import pandas as pd
 import torch
 import mxmoe

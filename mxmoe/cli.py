@@ -101,7 +101,7 @@ def main(argv:list[str]|None=None) -> int:
         print(f"mxmoe: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"mxmoe: interrupted; run the same command again to resume from the last finished stage", file=sys.stderr)
+        print("mxmoe: interrupted; run the same command again to resume from the last finished stage", file=sys.stderr)
         return 130
     return 0
 

@@ -168,7 +168,6 @@ class _Tracer:
 
     def finish(self) -> LayerStats:
         "The layer's statistics, with the balancing tokens' Gram matrices."
-        E = self.layer.n_experts
         added = torch.tensor([len(c) if self.tokens[e] < self.min_tokens else 0 for e, c in enumerate(self.cand_x)])
         gram_added = {lin: torch.zeros_like(g) for lin, g in self.gram.items()}
         for e in added.nonzero()[:, 0].tolist():

@@ -4,13 +4,13 @@
 
 # %% ../nbs/02b_validation.ipynb #51921686
 from __future__ import annotations
-import copy, math
-from typing import Callable, Sequence
+import copy
+from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .core import MxMoEError, moe_layers, perplexity, PLAN_LINEARS
+from .core import MxMoEError, perplexity, PLAN_LINEARS
 from .quant import QTensor, get_config
 from .evaluate import Key, Quantizer, apply_plan_, uniform_plan
 from .allocation import RooflineCost, build_problem, allocate, allocation_plan, model_shape, LINEAR_KINDS
@@ -30,7 +30,6 @@ def caching_quantizer(quantizer:Quantizer) -> Quantizer:
     def quantize(w:torch.Tensor, config:str, key:Key) -> QTensor:
         if (key, config) not in cache: cache[key, config] = quantizer(w, config, key)
         return cache[key, config]
-    quantize.cache = cache
     return quantize
 
 # %% ../nbs/02b_validation.ipynb #c0c0b9a1
