@@ -15,10 +15,10 @@ from .quant import (CONFIGS, QTensor, QuantConfig, get_config, fake_qlinear, fak
                          hadamard_matrix, quantize_weight, rtn_quantize)
 
 # %% auto #0
-__all__ = ['PLANES', 'K_ALIGN', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'TILES', 'EP2', 'ROUTE_SMALL', 'PackError',
-           'pack_codes', 'unpack_codes', 'PackedWeight', 'pack_weight', 'unpack_weight', 'kernel_constants',
-           'TileError', 'check_tile', 'launch_params', 'find_tile', 'grid_bound', 'tile_schedule', 'gate_up_tile',
-           'down_tile', 'route', 'quantize_activations', 'linear_reference']
+__all__ = ['PLANES', 'K_ALIGN', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'EP2', 'ROUTE_SMALL', 'PackError',
+           'pack_codes', 'unpack_codes', 'PackedWeight', 'pack_weight', 'unpack_weight', 'TileError', 'check_tile',
+           'launch_params', 'kernel_constants', 'find_tile', 'grid_bound', 'tile_schedule', 'gate_up_tile', 'down_tile',
+           'route', 'quantize_activations', 'linear_reference']
 
 # %% ../nbs/05a_kernels.ipynb #1357d76a
 PLANES: dict[int, tuple[int, ...]] = {1: (1,), 2: (2,), 3: (2, 1), 4: (4,), 8: (8,)}  # plane widths of b-bit codes
@@ -117,6 +117,30 @@ def unpack_weight(pw:PackedWeight) -> QTensor|torch.Tensor:
         else: q = q.to(torch.uint8)
     return QTensor(q, pw.scale.float(), None if pw.zero is None else pw.zero.float(), cfg)
 
+# %% ../nbs/05a_kernels.ipynb #93ab3fce
+TILES: list[tuple[int, int, int]] = [  # (BLOCK_M tokens, BLOCK_N out features, BLOCK_K)
+    (16, 32, 128), (16, 64, 128), (16, 64, 256), (16, 128, 128),  # decode: few tokens per expert
+    (32, 64, 128), (64, 64, 128), (64, 128, 128),  # tens of tokens per expert
+    (128, 64, 128), (128, 128, 64), (128, 128, 128),  # prefill
+]
+
+class TileError(MxMoEError, ValueError):
+    "A tile is unknown or cannot run a config."
+
+def check_tile(cfg:QuantConfig|str, tile) -> tuple[int, int, int]:
+    "`tile` as a tuple, after checking that it is in `TILES` and can run `cfg`."
+    cfg, tile = get_config(cfg), tuple(int(t) for t in tile)
+    if tile not in TILES: raise TileError(f"Tile {tile} is not in mxmoe.kernels.TILES; pick one of {TILES}")
+    if cfg.a_bits == 4 and tile[2] != cfg.group_size:
+        raise TileError(f"{cfg.name} rescales every {cfg.group_size}-group's integer product: BLOCK_K must be "
+                        f"{cfg.group_size}, got tile {tile}")
+    return tile
+
+def launch_params(tiles) -> dict:
+    "num_warps / num_stages of one launch running all `tiles` (the largest tile decides)."
+    big = max(bm * bn for bm, bn, _ in tiles) >= 128 * 64
+    return dict(num_warps=8 if big else 4, num_stages=3)
+
 # %% ../nbs/05a_kernels.ipynb #c1de993f
 ACT_BF16, ACT_INT8, ACT_FP8, ACT_INT4 = 0, 1, 2, 3
 
@@ -133,34 +157,6 @@ def kernel_constants(cfg:QuantConfig|str) -> dict[str, int]:
     if not cfg.sym and cfg.weight_only and cfg.w_format == 'int' and cfg.w_bits in PLANES:
         return dict(W_KIND=1, W_BITS=cfg.w_bits, GROUP=cfg.group_size, A_MODE=ACT_BF16)
     raise PackError(f"No kernel runs config {cfg}; the supported ones are those in mxmoe.quant.CONFIGS")
-
-# %% ../nbs/05a_kernels.ipynb #93ab3fce
-TILES: list[tuple[int, int, int]] = [  # (BLOCK_M tokens, BLOCK_N out features, BLOCK_K)
-    (1, 32, 256), (1, 64, 256), (2, 32, 256), (4, 32, 128), (4, 64, 128), (8, 32, 128),  # FMA loop: 1-8 rows, W_KIND 1
-    (16, 32, 128), (16, 64, 128), (16, 64, 256), (16, 128, 128),  # decode: few tokens per expert
-    (32, 64, 128), (64, 64, 128), (64, 128, 128),  # tens of tokens per expert
-    (128, 64, 128), (128, 128, 64), (128, 128, 128),  # prefill
-]
-
-class TileError(MxMoEError, ValueError):
-    "A tile is unknown or cannot run a config."
-
-def check_tile(cfg:QuantConfig|str, tile) -> tuple[int, int, int]:
-    "`tile` as a tuple, after checking that it is in `TILES` and can run `cfg`."
-    cfg, tile = get_config(cfg), tuple(int(t) for t in tile)
-    if tile not in TILES: raise TileError(f"Tile {tile} is not in mxmoe.kernels.TILES; pick one of {TILES}")
-    if tile[0] < 16 and kernel_constants(cfg)['W_KIND'] != 1:
-        raise TileError(f"BLOCK_M < 16 runs the FMA loop of the weight-only asymmetric int configs only; {cfg.name} "
-                        f"needs the tensor cores, whose dot takes BLOCK_M >= 16: pick a tile with BLOCK_M >= 16, got {tile}")
-    if cfg.a_bits == 4 and tile[2] != cfg.group_size:
-        raise TileError(f"{cfg.name} rescales every {cfg.group_size}-group's integer product: BLOCK_K must be "
-                        f"{cfg.group_size}, got tile {tile}")
-    return tile
-
-def launch_params(tiles) -> dict:
-    "num_warps / num_stages of one launch running all `tiles` (the largest tile, or any FMA tile, asks for 8 warps)."
-    big = max(bm * bn for bm, bn, _ in tiles) >= 128 * 64 or min(bm for bm, _, _ in tiles) < 16
-    return dict(num_warps=8 if big else 4, num_stages=3)
 
 # %% ../nbs/05a_kernels.ipynb #a666a81c
 @triton.jit
@@ -222,109 +218,13 @@ def _asym_codes(q0_ptr, q1_ptr, wrow, n_mask, k0, K, W_BITS: tl.constexpr, BN: t
 
 
 @triton.jit
-def _group_offset(s_ptr, z_ptr, wrow, n_mask, g, G, BIAS: tl.constexpr):
-    "Scale s and offset m of group g of rows `wrow` (0 past the last group): w = (q + BIAS) * s + m = (q - zero) * s."
+def _group_offset(s_ptr, z_ptr, wrow, n_mask, g, G, W_BITS: tl.constexpr):
+    "Scale s and offset m of group g of rows `wrow` (0 past the last group): w = (q + CODE_BIAS) * s + m = (q - zero) * s."
     ok = n_mask & (wrow * 0 + g < G)
     s = tl.load(s_ptr + wrow * G + g, mask=ok, other=0.).to(tl.float32)
     z = tl.load(z_ptr + wrow * G + g, mask=ok, other=0.).to(tl.float32)
-    return s, -(z + BIAS) * s
-
-# %% ../nbs/05a_kernels.ipynb #7d8b77c9
-@triton.jit
-def _fma_words(q_ptr, wrow, n_mask, k0, K, BITS: tl.constexpr, P: tl.constexpr, NW: tl.constexpr):
-    "Words [BN, NW] of a BITS-bit plane, shifted so that column j's low bits hold codes k0 + P*j, k0 + P*j + 1, ..."
-    C: tl.constexpr = 32 // BITS  # codes per word
-    Kw = tl.cdiv(K, 128) * (4 * BITS)  # words per (padded) row
-    c = k0 + P * tl.arange(0, NW)  # first code of each column
-    widx = c // C  # (one word per thread: wider loads would make Triton convert the words' layout through shared memory)
-    w = tl.load(q_ptr + wrow[:, None] * Kw + widx[None, :], mask=n_mask[:, None] & (widx < Kw)[None, :], other=0)
-    if P < C:  # a word holds the codes of two columns (the 1-bit plane of 3-bit codes)
-        w = w >> ((c % C) * BITS)[None, :]
-    return w
-
-
-@triton.jit
-def _fma_load(q0_ptr, q1_ptr, wrow, n_mask, k0, K, W_BITS: tl.constexpr, P: tl.constexpr, NW: tl.constexpr):
-    "Words (plane 0, plane 1) [BN, NW] of one K step of rows `wrow` (plane 1 = plane 0 but for 3-bit codes)."
-    lo = _fma_words(q0_ptr, wrow, n_mask, k0, K, 2 if W_BITS == 3 else W_BITS, P, NW)
-    hi = lo
-    if W_BITS == 3:
-        hi = _fma_words(q1_ptr, wrow, n_mask, k0, K, 1, P, NW)
-    return lo, hi
-
-
-@triton.jit
-def _fma_code(w, h, i: tl.constexpr, W_BITS: tl.constexpr):
-    "fp32 codes of shift i of words `w` (and of the 1-bit high plane `h` for 3 bits): OR-ed into the mantissa of 2**23."
-    if W_BITS == 3:
-        q = ((w >> (2 * i)) & 3) | (((h >> i) & 1) << 2)
-    else:
-        q = (w >> (W_BITS * i)) & ((1 << W_BITS) - 1)
-    return (q | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0
-
-
-@triton.jit
-def _fma_mainloop(x_ptr, xrow, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow_a, wrow_b, n_mask, K,
-                  FUSED: tl.constexpr, W_BITS: tl.constexpr, GROUP: tl.constexpr,
-                  BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    "fp32 [BN, BM] of the asymmetric codes of rows `wrow_a` (and `wrow_b` if FUSED) times activation rows `xrow`, by FMAs."
-    P: tl.constexpr = 16 if W_BITS == 3 else 32 // W_BITS  # codes per column (3 bits: those of the 2-bit plane)
-    NW: tl.constexpr = BK // P
-    jj = tl.arange(0, NW)
-    acc_a = tl.zeros((BN, NW, BM), tl.float32)  # column j of a K step: sum over its P codes
-    acc_b = tl.zeros((BN, NW, BM), tl.float32)
-    xs = tl.zeros((NW, BM), tl.float32)  # the same sums of the activations alone (per-row scales)
-    if GROUP == -1:
-        G = 1
-    else:
-        G = tl.cdiv(K, GROUP)
-    wa, ha = _fma_load(q0_ptr, q1_ptr, wrow_a, n_mask, 0, K, W_BITS, P, NW)
-    wb, hb = wa, ha
-    if FUSED:
-        wb, hb = _fma_load(q0_ptr, q1_ptr, wrow_b, n_mask, 0, K, W_BITS, P, NW)
-    for k0 in range(0, K, BK):
-        # the next step's words are loaded now (0 past the row) and used in the next iteration
-        na, nha = _fma_load(q0_ptr, q1_ptr, wrow_a, n_mask, k0 + BK, K, W_BITS, P, NW)
-        nb, nhb = na, nha
-        if FUSED:
-            nb, nhb = _fma_load(q0_ptr, q1_ptr, wrow_b, n_mask, k0 + BK, K, W_BITS, P, NW)
-        kc = k0 + P * jj  # first code of each column
-        if GROUP >= BK:  # one group per K step: w = q * s + m
-            sa, ma = _group_offset(s_ptr, z_ptr, wrow_a[:, None], n_mask[:, None], k0 // GROUP, G, 0.0)
-            sb, mb = sa, ma
-            if FUSED:
-                sb, mb = _group_offset(s_ptr, z_ptr, wrow_b[:, None], n_mask[:, None], k0 // GROUP, G, 0.0)
-        elif GROUP > 0:  # several groups per K step: each column's own (per-row scales: after the loop)
-            sa, ma = _group_offset(s_ptr, z_ptr, wrow_a[:, None], n_mask[:, None], (kc // GROUP)[None, :], G, 0.0)
-            sb, mb = sa, ma
-            if FUSED:
-                sb, mb = _group_offset(s_ptr, z_ptr, wrow_b[:, None], n_mask[:, None], (kc // GROUP)[None, :], G, 0.0)
-        xp = x_ptr + xrow[None, :] + kc[:, None]  # [NW, BM]
-        lim = tl.where(m_mask[None, :], K - kc[:, None], 0)  # x[row, kc + i] exists iff i < lim
-        for i in tl.static_range(P):
-            x = tl.load(xp + i, mask=lim > i, other=0.).to(tl.float32)
-            if GROUP == -1:
-                xs += x
-                acc_a += _fma_code(wa, ha, i, W_BITS)[:, :, None] * x[None, :, :]
-                if FUSED:
-                    acc_b += _fma_code(wb, hb, i, W_BITS)[:, :, None] * x[None, :, :]
-            else:
-                acc_a += (_fma_code(wa, ha, i, W_BITS) * sa + ma)[:, :, None] * x[None, :, :]
-                if FUSED:
-                    acc_b += (_fma_code(wb, hb, i, W_BITS) * sb + mb)[:, :, None] * x[None, :, :]
-        wa, ha, wb, hb = na, nha, nb, nhb
-    ya = tl.sum(acc_a, 1)
-    yb = ya
-    if FUSED:
-        yb = tl.sum(acc_b, 1)
-    if GROUP == -1:
-        xsum = tl.sum(xs, 0)
-        sa, ma = _group_offset(s_ptr, z_ptr, wrow_a, n_mask, 0, 1, 0.0)
-        ya = sa[:, None] * ya + ma[:, None] * xsum[None, :]
-        if FUSED:
-            sb, mb = _group_offset(s_ptr, z_ptr, wrow_b, n_mask, 0, 1, 0.0)
-            yb = sb[:, None] * yb + mb[:, None] * xsum[None, :]
-    return ya, yb
+    bias = 0.0 if W_BITS == 8 else 128.0
+    return s, -(z + bias) * s
 
 # %% ../nbs/05a_kernels.ipynb #b1220ebb
 @triton.jit
@@ -340,12 +240,8 @@ def _mainloop(x_ptr, xs_ptr, x_rows, m_mask,
         acc_a = tl.zeros((BN, BM), tl.float32)
         acc_b = tl.zeros((BN, BM), tl.float32)
     xrow = x_rows.to(tl.int64) * K
-    if W_KIND == 1 and BM < 16:  # too few rows for a dot: CUDA-core FMAs on the packed words
-        acc_a, acc_b = _fma_mainloop(x_ptr, xrow, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow_a, wrow_b, n_mask, K,
-                                     FUSED, W_BITS, GROUP, BM, BN, BK)
-    elif W_KIND == 1:  # asymmetric codes: one dot per scale group (SUB columns), scaled as it is accumulated
+    if W_KIND == 1:  # asymmetric codes: one dot per scale group (SUB columns), scaled as it is accumulated
         SUB: tl.constexpr = BK if (GROUP == -1 or GROUP >= BK) else GROUP
-        CODE_BIAS: tl.constexpr = 0.0 if W_BITS == 8 else 128.0  # see _asym_codes
         kk = tl.arange(0, SUB)
         xsum_all = tl.zeros((BM,), tl.float32)
         if GROUP == -1:
@@ -367,16 +263,16 @@ def _mainloop(x_ptr, xs_ptr, x_rows, m_mask,
                         acc_b += pb
                     xsum_all += xsum
                 else:
-                    sa, ma = _group_offset(s_ptr, z_ptr, wrow_a, n_mask, kj // GROUP, G, CODE_BIAS)
+                    sa, ma = _group_offset(s_ptr, z_ptr, wrow_a, n_mask, kj // GROUP, G, W_BITS)
                     acc_a += sa[:, None] * pa + ma[:, None] * xsum[None, :]
                     if FUSED:
-                        sb, mb = _group_offset(s_ptr, z_ptr, wrow_b, n_mask, kj // GROUP, G, CODE_BIAS)
+                        sb, mb = _group_offset(s_ptr, z_ptr, wrow_b, n_mask, kj // GROUP, G, W_BITS)
                         acc_b += sb[:, None] * pb + mb[:, None] * xsum[None, :]
         if GROUP == -1:
-            sa, ma = _group_offset(s_ptr, z_ptr, wrow_a, n_mask, 0, 1, CODE_BIAS)
+            sa, ma = _group_offset(s_ptr, z_ptr, wrow_a, n_mask, 0, 1, W_BITS)
             acc_a = sa[:, None] * acc_a + ma[:, None] * xsum_all[None, :]
             if FUSED:
-                sb, mb = _group_offset(s_ptr, z_ptr, wrow_b, n_mask, 0, 1, CODE_BIAS)
+                sb, mb = _group_offset(s_ptr, z_ptr, wrow_b, n_mask, 0, 1, W_BITS)
                 acc_b = sb[:, None] * acc_b + mb[:, None] * xsum_all[None, :]
     else:  # weights the tensor cores take as stored: bf16, int8, int4 (as int8), fp8
         kk = tl.arange(0, BK)
