@@ -138,7 +138,7 @@ def train_embedded(train_ids:np.ndarray, # train split token ids
                    warmup:int=100, # warm-up steps
                    min_lr_frac:float=0.1, # final lr as a fraction of the peak
                    weight_decay:float=0.1, # AdamW decay on matrices
-                   balance_coef:float=0.2, # weight of the per-layer load-balancing loss
+                   balance_coef:float=0.01, # weight of the per-layer load-balancing loss
                    eval_every:int=100, # steps between valid evaluations
                    seed:int=0, # seeds init, offsets and shuffles
                    device:str='cuda', # training device
