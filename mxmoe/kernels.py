@@ -167,17 +167,13 @@ def _split(x, HALF: tl.constexpr):
 
 
 @triton.jit
-def _plane_words(q_ptr, wrow, n_mask, k0, K, BITS: tl.constexpr, BK: tl.constexpr):
-    "Words [BN, BK * BITS / 32] of codes k0 .. k0+BK of one packed plane (0 past the padded row)."
-    P: tl.constexpr = 32 // BITS  # codes per int32 word, along K, lowest bits first
+def _plane_codes(q_ptr, wrow, n_mask, k0, K,
+                 BITS: tl.constexpr, SIGNED: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    "Codes [BN, BK] (int32) of one packed plane: each int32 word holds 32 // BITS codes along K, lowest bits first."
+    P: tl.constexpr = 32 // BITS
     Kw = tl.cdiv(K, 128) * (4 * BITS)  # words per (padded) row
     widx = k0 // P + tl.arange(0, BK // P)
-    return tl.load(q_ptr + wrow[:, None] * Kw + widx[None, :], mask=n_mask[:, None] & (widx < Kw)[None, :], other=0)
-
-
-@triton.jit
-def _plane_unpack(x, BITS: tl.constexpr, SIGNED: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    "Codes [BN, BK] (int32) held in the words `x` [BN, BK * BITS / 32] of one plane."
+    x = tl.load(q_ptr + wrow[:, None] * Kw + widx[None, :], mask=n_mask[:, None] & (widx < Kw)[None, :], other=0)
     # halve the bit fields until each holds one code: [BN, BK/P] -> [BN, BK/P, 2, ..., 2], codes in K order
     x = _split(x, 16)
     x = _split(x, 8)
@@ -191,13 +187,6 @@ def _plane_unpack(x, BITS: tl.constexpr, SIGNED: tl.constexpr, BN: tl.constexpr,
     if SIGNED:
         q = (q ^ (1 << (BITS - 1))) - (1 << (BITS - 1))
     return q
-
-
-@triton.jit
-def _plane_codes(q_ptr, wrow, n_mask, k0, K,
-                 BITS: tl.constexpr, SIGNED: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    "Codes [BN, BK] (int32) of one packed plane, loaded and unpacked."
-    return _plane_unpack(_plane_words(q_ptr, wrow, n_mask, k0, K, BITS, BK), BITS, SIGNED, BN, BK)
 
 
 @triton.jit
@@ -215,22 +204,13 @@ def _weight_tile(q0_ptr, wrow, n_mask, k0, K, W_KIND: tl.constexpr, BN: tl.const
 
 
 @triton.jit
-def _asym_words(q0_ptr, q1_ptr, wrow, n_mask, k0, K, W_BITS: tl.constexpr, BK: tl.constexpr):
-    "Words (low plane, high plane) of codes k0 .. k0+BK of rows `wrow`; the high plane is the low one but for 3 bits."
-    if W_BITS == 3:  # low 2-bit plane, high 1-bit plane
-        return _plane_words(q0_ptr, wrow, n_mask, k0, K, 2, BK), _plane_words(q1_ptr, wrow, n_mask, k0, K, 1, BK)
+def _asym_codes(q0_ptr, q1_ptr, wrow, n_mask, k0, K, W_BITS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    "Codes [BN, BK] as bf16 values `q + CODE_BIAS` (exact): 128 + q for up to 4 bits, q for 8 bits."
+    if W_BITS == 3:  # low 2-bit plane | high 1-bit plane << 2
+        q = _plane_codes(q0_ptr, wrow, n_mask, k0, K, 2, False, BN, BK) | \
+            (_plane_codes(q1_ptr, wrow, n_mask, k0, K, 1, False, BN, BK) << 2)
     else:
-        w = _plane_words(q0_ptr, wrow, n_mask, k0, K, W_BITS, BK)
-        return w, w
-
-
-@triton.jit
-def _asym_values(lo, hi, W_BITS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    "Codes [BN, BK] of the words from `_asym_words` as bf16 values `q + CODE_BIAS` (exact): 128 + q up to 4 bits, q for 8."
-    if W_BITS == 3:
-        q = _plane_unpack(lo, 2, False, BN, BK) | (_plane_unpack(hi, 1, False, BN, BK) << 2)
-    else:
-        q = _plane_unpack(lo, W_BITS, False, BN, BK)
+        q = _plane_codes(q0_ptr, wrow, n_mask, k0, K, W_BITS, False, BN, BK)
     if W_BITS == 8:
         return ((q | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0).to(tl.bfloat16)
     else:  # 0x4300 is bf16 128.0; OR-ing q < 128 into its mantissa gives exactly 128 + q, with no conversion
@@ -268,35 +248,26 @@ def _mainloop(x_ptr, xs_ptr, x_rows, m_mask,
             G = 1
         else:
             G = tl.cdiv(K, GROUP)
-        # the packed words of each step are loaded one step ahead, into registers, so that their memory latency
-        # overlaps the previous step's unpacking and dot (Triton's pipeliner does not see through the unpacking)
-        la, ha = _asym_words(q0_ptr, q1_ptr, wrow_a, n_mask, 0, K, W_BITS, SUB)
-        lb, hb = la, ha
-        if FUSED:
-            lb, hb = _asym_words(q0_ptr, q1_ptr, wrow_b, n_mask, 0, K, W_BITS, SUB)
-        for kj in range(0, K, SUB):
-            nla, nha = _asym_words(q0_ptr, q1_ptr, wrow_a, n_mask, kj + SUB, K, W_BITS, SUB)
-            nlb, nhb = nla, nha
-            if FUSED:
-                nlb, nhb = _asym_words(q0_ptr, q1_ptr, wrow_b, n_mask, kj + SUB, K, W_BITS, SUB)
-            xt = tl.load(x_ptr + xrow[None, :] + (kj + kk)[:, None],
-                         mask=m_mask[None, :] & (kj + kk < K)[:, None], other=0.)  # [SUB, BM]
-            xsum = tl.sum(xt.to(tl.float32), 0)
-            pa = tl.dot(_asym_values(la, ha, W_BITS, BN, SUB), xt)
-            if FUSED:
-                pb = tl.dot(_asym_values(lb, hb, W_BITS, BN, SUB), xt)
-            if GROUP == -1:  # one group per row: scale once at the end
-                acc_a += pa
+        for k0 in range(0, K, BK):
+            for j in tl.static_range(BK // SUB):
+                kj = k0 + j * SUB
+                xt = tl.load(x_ptr + xrow[None, :] + (kj + kk)[:, None],
+                             mask=m_mask[None, :] & (kj + kk < K)[:, None], other=0.)  # [SUB, BM]
+                xsum = tl.sum(xt.to(tl.float32), 0)
+                pa = tl.dot(_asym_codes(q0_ptr, q1_ptr, wrow_a, n_mask, kj, K, W_BITS, BN, SUB), xt)
                 if FUSED:
-                    acc_b += pb
-                xsum_all += xsum
-            else:
-                sa, ma = _group_offset(s_ptr, z_ptr, wrow_a, n_mask, kj // GROUP, G, W_BITS)
-                acc_a += sa[:, None] * pa + ma[:, None] * xsum[None, :]
-                if FUSED:
-                    sb, mb = _group_offset(s_ptr, z_ptr, wrow_b, n_mask, kj // GROUP, G, W_BITS)
-                    acc_b += sb[:, None] * pb + mb[:, None] * xsum[None, :]
-            la, ha, lb, hb = nla, nha, nlb, nhb
+                    pb = tl.dot(_asym_codes(q0_ptr, q1_ptr, wrow_b, n_mask, kj, K, W_BITS, BN, SUB), xt)
+                if GROUP == -1:  # one group per row: scale once at the end
+                    acc_a += pa
+                    if FUSED:
+                        acc_b += pb
+                    xsum_all += xsum
+                else:
+                    sa, ma = _group_offset(s_ptr, z_ptr, wrow_a, n_mask, kj // GROUP, G, W_BITS)
+                    acc_a += sa[:, None] * pa + ma[:, None] * xsum[None, :]
+                    if FUSED:
+                        sb, mb = _group_offset(s_ptr, z_ptr, wrow_b, n_mask, kj // GROUP, G, W_BITS)
+                        acc_b += sb[:, None] * pb + mb[:, None] * xsum[None, :]
         if GROUP == -1:
             sa, ma = _group_offset(s_ptr, z_ptr, wrow_a, n_mask, 0, 1, W_BITS)
             acc_a = sa[:, None] * acc_a + ma[:, None] * xsum_all[None, :]
