@@ -12,7 +12,7 @@ and of the tensor-core peak (measured bf16 matmul rate; x2 for int8/fp8).
 
     PYTHONPATH=. python bench/bench_grouped.py --out bench.json [--models qwen15] [--tokens 1 16] [--configs w4g128]
 """
-import argparse, json, os, time
+import argparse, json, time
 import multiprocessing as mp
 import torch
 import torch.nn.functional as F
@@ -91,40 +91,78 @@ def peaks():
     return bw, tc
 
 
-def bench_model(name, tokens, configs, bw, tc, rows):
-    from mxmoe.codegen import launch_linear, moe_experts_forward, pack_layer, quantize_expert, normalize_allocation
-    from mxmoe.kernels import route
-    E, H, I, k = MODELS[name]
-    dev = 'cuda'
+def random_experts(E, H, I, dev='cuda'):
+    "Random bf16 expert weights, seed 0: gate_up [E, 2I, H] and down [E, H, I]."
     torch.manual_seed(0)
-    wgu = (torch.randn(E, 2 * I, H, device=dev) * 0.02).bfloat16()
-    wdn = (torch.randn(E, H, I, device=dev) * 0.02).bfloat16()
-    expert_bytes_bf16 = (wgu[0].numel() + wdn[0].numel()) * 2
+    return (torch.randn(E, 2 * I, H, device=dev) * 0.02).bfloat16(), (torch.randn(E, H, I, device=dev) * 0.02).bfloat16()
+
+
+def quantize_configs(configs, alloc_of, wgu, wdn):
+    "{config: (gate_up codes, down codes) of every expert}: each config quantized once, whatever tiles pack it later."
+    from mxmoe.codegen import quantize_expert
     qts = {}
-    for c in configs:  # quantize once per config; tiles only change how the experts are packed
-        a = allocation(c, E, 1)
-        qts[c] = ([quantize_expert(wgu[e].float(), a[e]['gate_up'][0]) for e in range(E)],
-                  [quantize_expert(wdn[e].float(), a[e]['down'][0]) for e in range(E)])
+    for c in configs:
+        a = alloc_of(c)
+        qts[c] = ([quantize_expert(wgu[e].float(), a[e]['gate_up'][0]) for e in range(len(wgu))],
+                  [quantize_expert(wdn[e].float(), a[e]['down'][0]) for e in range(len(wdn))])
+    return qts
+
+
+def routings(T, E, k, H, dev='cuda'):
+    "ROT random (hidden, top-k index, router weights) triples of T tokens, seeded by T."
+    gen = torch.Generator(device=dev).manual_seed(T)
+    sets = []
+    for _ in range(ROT):
+        w, idx = torch.topk(torch.randn(T, E, device=dev, generator=gen).softmax(-1), k)
+        sets.append((torch.randn(T, H, device=dev, generator=gen).bfloat16(), idx, w.float()))
+    return sets
+
+
+def bf16_times(sets, wgu, wdn):
+    "ms per call of transformers' bf16 block and of its two grouped GEMMs alone (on pre-sorted inputs), over `sets`."
+    E, I = wgu.shape[0], wdn.shape[2]
+    T, k = sets[0][1].shape
+    base = graph_time([lambda s=s: bf16_block(s[0], s[1], s[2], wgu, wdn) for s in sets])
+    pre = []
+    for hs, idx, w in sets:
+        eg, perm = torch.sort(idx.reshape(-1))
+        offs = torch.cumsum(torch.histc(eg.int(), bins=E, min=0, max=E - 1), 0, dtype=torch.int32)
+        pre.append((hs[perm // k].contiguous(), torch.randn(T * k, I, device=wgu.device).bfloat16(), offs))
+    base_gemm = graph_time([lambda p=p: (torch._grouped_mm(p[0], wgu.transpose(-2, -1), offs=p[2]),
+                                         torch._grouped_mm(p[1], wdn.transpose(-2, -1), offs=p[2])) for p in pre])
+    return base, base_gemm
+
+
+def kernel_times(layer, sets):
+    "ms per call of our routed-experts forward and of its gate_up + down launches alone, over `sets`."
+    from mxmoe.codegen import launch_linear, moe_experts_forward
+    from mxmoe.kernels import route
+    T, k = sets[0][1].shape
+    A, H, I, dev = T * k, layer.hidden_size, layer.intermediate_size, sets[0][0].device
+    t_block = graph_time([lambda s=s: moe_experts_forward(s[0], s[1], s[2], layer) for s in sets])
+    routed = [route(s[1], layer.n_experts) + (s,) for s in sets]
+    inter = torch.randn(A, I, device=dev).bfloat16(); o1 = torch.empty(A, I, device=dev, dtype=torch.bfloat16)
+    o2 = torch.empty(A, H, device=dev, dtype=torch.bfloat16)
+    mod = layer.kernels
+    t_gemm = graph_time([lambda r=r: (launch_linear(mod, layer.gate_up, r[2][0], r[1], r[0], A, o1, k),
+                                      launch_linear(mod, layer.down, inter, r[1], r[0], A, o2, r[2][2].reshape(-1)))
+                         for r in routed])
+    return t_block, t_gemm
+
+
+def bench_model(name, tokens, configs, bw, tc, rows):
+    from mxmoe.codegen import pack_layer, normalize_allocation
+    E, H, I, k = MODELS[name]
+    wgu, wdn = random_experts(E, H, I)
+    expert_bytes_bf16 = (wgu[0].numel() + wdn[0].numel()) * 2
+    qts = quantize_configs(configs, lambda c: allocation(c, E, 1), wgu, wdn)
     for T in tokens:
         A = T * k
-        gen = torch.Generator(device=dev).manual_seed(T)
-        sets = []
-        for r in range(ROT):
-            logits = torch.randn(T, E, device=dev, generator=gen)
-            w, idx = torch.topk(logits.softmax(-1), k)
-            sets.append((torch.randn(T, H, device=dev, generator=gen).bfloat16(), idx, w.float()))
+        sets = routings(T, E, k, H)
         hit = sum(int(torch.unique(s[1]).numel()) for s in sets) / ROT
         act_bytes = A * (H * 2 + I * 2 * 2) + T * H * 2 * 2
         flops = 2 * A * 3 * H * I
-        base = graph_time([lambda s=s: bf16_block(s[0], s[1], s[2], wgu, wdn) for s in sets])
-        # baseline GEMMs alone, on pre-sorted inputs
-        pre = []
-        for hs, idx, w in sets:
-            eg, perm = torch.sort(idx.reshape(-1))
-            offs = torch.cumsum(torch.histc(eg.int(), bins=E, min=0, max=E - 1), 0, dtype=torch.int32)
-            pre.append((hs[perm // k].contiguous(), torch.randn(A, I, device=dev).bfloat16(), offs))
-        base_gemm = graph_time([lambda p=p: (torch._grouped_mm(p[0], wgu.transpose(-2, -1), offs=p[2]),
-                                             torch._grouped_mm(p[1], wdn.transpose(-2, -1), offs=p[2])) for p in pre])
+        base, base_gemm = bf16_times(sets, wgu, wdn)
         row0 = dict(model=name, T=T, E=E, H=H, I=I, k=k, experts_hit=hit)
         rows.append({**row0, 'config': 'bf16_grouped_mm', 'block_us': base * 1e3, 'gemm_us': base_gemm * 1e3,
                      'frac_hbm': (hit * expert_bytes_bf16 + act_bytes) / (base * 1e-3) / bw,
@@ -132,14 +170,7 @@ def bench_model(name, tokens, configs, bw, tc, rows):
         for c in configs:
             alloc = normalize_allocation(allocation(c, E, A / E))
             layer = pack_layer(alloc, *qts[c])
-            t_block = graph_time([lambda s=s: moe_experts_forward(s[0], s[1], s[2], layer) for s in sets])
-            routed = [route(s[1], E) + (s,) for s in sets]
-            inter = torch.randn(A, I, device=dev).bfloat16(); o1 = torch.empty(A, I, device=dev, dtype=torch.bfloat16)
-            o2 = torch.empty(A, H, device=dev, dtype=torch.bfloat16)
-            mod = layer.kernels
-            t_gemm = graph_time([lambda r=r: (launch_linear(mod, layer.gate_up, r[2][0], r[1], r[0], A, o1, k),
-                                              launch_linear(mod, layer.down, inter, r[1], r[0], A, o2, r[2][2].reshape(-1)))
-                                 for r in routed])
+            t_block, t_gemm = kernel_times(layer, sets)
             wbytes = (layer.gate_up.nbytes + layer.down.nbytes) / E
             peak = tc * (2 if c.startswith('w8a8') else 1)
             rows.append({**row0, 'config': c, 'block_us': t_block * 1e3, 'gemm_us': t_gemm * 1e3,

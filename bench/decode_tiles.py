@@ -28,7 +28,8 @@ import torch
 import triton
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
-from bench.bench_grouped import MODELS, ROT, bf16_block, graph_time, peaks
+from bench.bench_grouped import (MODELS, ROT, bf16_times, kernel_times, peaks, quantize_configs, random_experts,
+                                 routings)
 
 SHAPES = ['qwen15', 'dsv2lite', 'qwen3']
 TOKENS = [1, 16, 64]
@@ -63,44 +64,18 @@ def _precompile(task):
     return task
 
 
-def routings(T, E, k, H, dev):
-    "ROT random (hidden, top-k index, router weights) triples for T tokens."
-    gen = torch.Generator(device=dev).manual_seed(T)
-    sets = []
-    for _ in range(ROT):
-        w, idx = torch.topk(torch.randn(T, E, device=dev, generator=gen).softmax(-1), k)
-        sets.append((torch.randn(T, H, device=dev, generator=gen).bfloat16(), idx, w.float()))
-    return sets
-
-
 def bench_shape(name, tokens, configs, tiles, bw, rows):
-    from mxmoe.codegen import (forward_error, forward_tolerance, launch_linear, moe_experts_forward, pack_layer,
-                               quantize_expert)
-    from mxmoe.kernels import route
+    from mxmoe.codegen import forward_error, forward_tolerance, pack_layer
     E, H, I, k = MODELS[name]
-    dev = 'cuda'
-    torch.manual_seed(0)
-    wgu = (torch.randn(E, 2 * I, H, device=dev) * 0.02).bfloat16()
-    wdn = (torch.randn(E, H, I, device=dev) * 0.02).bfloat16()
+    wgu, wdn = random_experts(E, H, I)
     bf16_bytes = (wgu[0].numel() + wdn[0].numel()) * 2
-    qts = {}
-    for c in configs:  # quantize once per config; the tile only changes the allocation
-        a = allocation(c, E, TC_TILE)
-        qts[c] = ([quantize_expert(wgu[e].float(), a[e]['gate_up'][0]) for e in range(E)],
-                  [quantize_expert(wdn[e].float(), a[e]['down'][0]) for e in range(E)])
+    qts = quantize_configs(configs, lambda c: allocation(c, E, TC_TILE), wgu, wdn)
     for T in tokens:
         A = T * k
-        sets = routings(T, E, k, H, dev)
+        sets = routings(T, E, k, H)
         hit = sum(int(torch.unique(s[1]).numel()) for s in sets) / ROT
         act_bytes = A * (H * 2 + I * 2 * 2) + T * H * 2 * 2
-        base = graph_time([lambda s=s: bf16_block(s[0], s[1], s[2], wgu, wdn) for s in sets]) * 1e3
-        pre = []
-        for hs, idx, w in sets:
-            eg, perm = torch.sort(idx.reshape(-1))
-            offs = torch.cumsum(torch.histc(eg.int(), bins=E, min=0, max=E - 1), 0, dtype=torch.int32)
-            pre.append((hs[perm // k].contiguous(), torch.randn(A, I, device=dev).bfloat16(), offs))
-        base_gemm = graph_time([lambda p=p: (torch._grouped_mm(p[0], wgu.transpose(-2, -1), offs=p[2]),
-                                             torch._grouped_mm(p[1], wdn.transpose(-2, -1), offs=p[2])) for p in pre]) * 1e3
+        base, base_gemm = (t * 1e3 for t in bf16_times(sets, wgu, wdn))
         row0 = dict(shape=name, T=T, E=E, H=H, I=I, k=k, experts_hit=hit)
         rows.append({**row0, 'config': 'bf16_grouped_mm', 'tile': None, 'block_us': base, 'gemm_us': base_gemm,
                      'frac_hbm': (hit * bf16_bytes + act_bytes) / (base * 1e-6) / bw})
@@ -112,15 +87,7 @@ def bench_shape(name, tokens, configs, tiles, bw, rows):
                 tol = forward_tolerance(layer)
                 if not err <= tol:
                     raise SystemExit(f"{name} T={T} {c} tile {tile}: relative error {err:.3g} > {tol} against the reference")
-                t_block = graph_time([lambda s=s: moe_experts_forward(s[0], s[1], s[2], layer) for s in sets]) * 1e3
-                routed = [route(s[1], E) + (s,) for s in sets]
-                inter = torch.randn(A, I, device=dev).bfloat16()
-                o1 = torch.empty(A, I, device=dev, dtype=torch.bfloat16)
-                o2 = torch.empty(A, H, device=dev, dtype=torch.bfloat16)
-                mod = layer.kernels
-                t_gemm = graph_time([lambda r=r: (launch_linear(mod, layer.gate_up, r[2][0], r[1], r[0], A, o1, k),
-                                                  launch_linear(mod, layer.down, inter, r[1], r[0], A, o2, r[2][2].reshape(-1)))
-                                     for r in routed]) * 1e3
+                t_block, t_gemm = (t * 1e3 for t in kernel_times(layer, sets))
                 wbytes = (layer.gate_up.nbytes + layer.down.nbytes) / E
                 rows.append({**row0, 'config': c, 'tile': list(tile), 'block_us': t_block, 'gemm_us': t_gemm,
                              'error': err, 'speedup_block': base / t_block, 'speedup_gemm': base_gemm / t_gemm,
