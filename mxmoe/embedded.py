@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from safetensors import safe_open
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
-from transformers import (AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast,
+from transformers import (AutoModelForCausalLM, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerFast,
                           Qwen2MoeConfig, Qwen2MoeForCausalLM)
 import mxmoe
 from .core import MxMoEError, LINEARS, moe_layers, load_wikitext2, token_stream, perplexity, write_atomic, save_json
@@ -128,7 +128,7 @@ def _valid_loss(model, windows:torch.Tensor, batch_size:int) -> float:
 # %% ../nbs/00a_embedded.ipynb #2d5fdd5e
 def train_embedded(train_ids:np.ndarray, # train split token ids
                    valid_ids:np.ndarray, # valid split token ids (model selection only)
-                   config:Qwen2MoeConfig, # model config, e.g. `embedded_config()`
+                   config:PretrainedConfig, # a MoE causal LM's config whose outputs carry router logits, e.g. `embedded_config()`
                    out_dir:str|Path, # where weights, config, tokenizer and train_log.json go
                    tokenizer_dir:str|Path|None=None, # tokenizer to save beside the weights
                    epochs:float=6, # passes over the train split
@@ -144,11 +144,11 @@ def train_embedded(train_ids:np.ndarray, # train split token ids
                    device:str='cuda', # training device
                    max_steps:int|None=None, # stop early (smoke tests)
                   ) -> dict:
-    "Train a `Qwen2MoeForCausalLM` from scratch, keep the lowest-valid-loss weights, save them as bf16 and return the log."
+    "Train the MoE model of `config` from scratch, keep the lowest-valid-loss weights, save them as bf16 and return the log."
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed); rng = np.random.default_rng(seed)
     dev = torch.device(device)
-    with dev: model = Qwen2MoeForCausalLM(config)
+    with dev: model = AutoModelForCausalLM.from_config(config)
     model.train()
     data = torch.as_tensor(train_ids.astype(np.int64), device=dev)
     steps_per_epoch = ((len(data) - seqlen) // seqlen) // batch_size
