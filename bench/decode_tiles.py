@@ -140,7 +140,7 @@ def main():
     with mp.get_context('spawn').Pool(min(a.workers, len(tasks))) as pool:
         for t in pool.imap_unordered(_precompile, tasks): print('compiled', t, f'{time.time() - t0:.0f}s', flush=True)
     bw, tc = peaks()
-    print(f"measured: HBM {bw / 1e12:.2f} TB/s", flush=True)
+    print(f"{torch.cuda.get_device_name()}: measured HBM {bw / 1e12:.2f} TB/s", flush=True)
     rows = []
     for s in shapes: bench_shape(s, tokens, configs, tiles, bw, rows)
     res = {'device': torch.cuda.get_device_name(), 'torch': torch.__version__, 'triton': triton.__version__,
