@@ -9,13 +9,16 @@ Run from the repo root on the GPU machine: `PYTHONPATH=. python bench/balance_sw
 (`.devdata` holds train/valid/test .npy made by the committed tokenizer); ~4 min on an H100.
 """
 import argparse, json, shutil, subprocess, sys, time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 
-def train_one(coef: float, ids: str, out: Path) -> subprocess.Popen:
-    code = ("import sys; from mxmoe.embedded import build_embedded; "
+def train_one(coef: float, ids: str, out: Path) -> int:
+    "Exit status of `build_embedded` with load-balancing weight `coef`, run in its own process (log beside `out`)."
+    code = ("from mxmoe.embedded import build_embedded; "
             f"build_embedded({ids!r}, 'data/embedded', {str(out)!r}, epochs=6, balance_coef={coef})")
-    return subprocess.Popen([sys.executable, '-c', code], stdout=open(out.parent/f'{out.name}.log', 'w'), stderr=subprocess.STDOUT)
+    with open(out.parent/f'{out.name}.log', 'w') as log:
+        return subprocess.run([sys.executable, '-c', code], stdout=log, stderr=subprocess.STDOUT).returncode
 
 
 def main():
@@ -29,10 +32,10 @@ def main():
     t0 = time.time()
     runs = {c: out/'runs'/f'coef_{c:g}' for c in a.coefs}
     for d in runs.values(): d.parent.mkdir(parents=True, exist_ok=True)
-    procs = {c: train_one(c, a.ids, d) for c, d in runs.items()}
+    with ThreadPoolExecutor(len(runs)) as pool:  # all at once on the one GPU
+        rcs = dict(zip(runs, pool.map(lambda c: train_one(c, a.ids, runs[c]), runs)))
     res = {}
-    for c, p in procs.items():
-        rc = p.wait()
+    for c, rc in rcs.items():
         log = json.loads((runs[c]/'train_log.json').read_text()) if rc == 0 else None
         ev = log['eval'] if log else {}
         res[c] = dict(rc=rc, **{k: v for k, v in ev.items() if k != 'routing_shares'})
