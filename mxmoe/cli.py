@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_cli.ipynb #d198907e
 from __future__ import annotations
-import argparse, hashlib, json, os, sys, tempfile
+import argparse, hashlib, json, sys
 from pathlib import Path
 from typing import Callable
 from .core import MxMoEError, write_atomic
@@ -169,7 +169,8 @@ def write_report(out:Path, results:dict):
     if f := frontier(mx): ax.plot([r['bits'] for r in f], [r['ppl'] for r in f], 'k--', lw=1, label='MxMoE frontier')
     ax.set_xlabel('average bits per expert weight'); ax.set_ylabel('WikiText-2 test perplexity'); ax.legend(fontsize=7, ncol=2)
     ax.set_title(results['model']); ax.set_yscale('log')
-    for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter): axis(matplotlib.ticker.FormatStrFormatter('%g'))  # 90, not 9x10^1
+    plain = matplotlib.ticker.FormatStrFormatter('%g')  # 90, not 9x10^1
+    ax.yaxis.set_major_formatter(plain); ax.yaxis.set_minor_formatter(plain)
     fig.tight_layout(); fig.savefig(out/'ppl_vs_bits.png', dpi=120); plt.close(fig)
     lines = [f"# mxmoe report: {results['model']}", '', f"Loss: {results['loss']}, budget scope: {results['scope']}, method: {results['method']}; "
              f"{results['n_windows']} test windows of {results['seqlen']} tokens.", '',

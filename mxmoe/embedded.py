@@ -4,7 +4,7 @@
 
 # %% ../nbs/00a_embedded.ipynb #33042eef
 from __future__ import annotations
-import copy, json, math, os, sys, time
+import copy, math, os, sys, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -12,8 +12,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from safetensors import safe_open
 from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
-from transformers import (AutoModelForCausalLM, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerFast,
-                          Qwen2MoeConfig, Qwen2MoeForCausalLM)
+from transformers import AutoModelForCausalLM, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerFast, Qwen2MoeConfig
 import mxmoe
 from .core import MxMoEError, LINEARS, moe_layers, load_wikitext2, token_stream, perplexity, write_atomic, save_json
 from .evaluate import apply_plan_, uniform_plan
