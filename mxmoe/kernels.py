@@ -18,7 +18,7 @@ from .quant import (CONFIGS, QTensor, QuantConfig, get_config, fake_qlinear, fak
 __all__ = ['PLANES', 'K_ALIGN', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'EP2', 'ROUTE_SMALL', 'PackError',
            'pack_codes', 'unpack_codes', 'PackedWeight', 'pack_weight', 'unpack_weight', 'TileError', 'check_tile',
            'launch_params', 'kernel_constants', 'find_tile', 'grid_bound', 'tile_schedule', 'gate_up_tile', 'down_tile',
-           'route', 'quantize_activations', 'linear_reference']
+           'split_reduce', 'route', 'quantize_activations', 'linear_reference']
 
 # %% ../nbs/05a_kernels.ipynb #1357d76a
 PLANES: dict[int, tuple[int, ...]] = {1: (1,), 2: (2,), 3: (2, 1), 4: (4,), 8: (8,)}  # plane widths of b-bit codes
@@ -167,13 +167,17 @@ def _split(x, HALF: tl.constexpr):
 
 
 @triton.jit
-def _plane_codes(q_ptr, wrow, n_mask, k0, K,
-                 BITS: tl.constexpr, SIGNED: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    "Codes [BN, BK] (int32) of one packed plane: each int32 word holds 32 // BITS codes along K, lowest bits first."
+def _plane_words(q_ptr, wrow, n_mask, k0, K, BITS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    "Packed int32 words [BN, BK // (32 // BITS)] of one plane holding codes k0..k0+BK of rows `wrow` (0 where masked)."
     P: tl.constexpr = 32 // BITS
     Kw = tl.cdiv(K, 128) * (4 * BITS)  # words per (padded) row
     widx = k0 // P + tl.arange(0, BK // P)
-    x = tl.load(q_ptr + wrow[:, None] * Kw + widx[None, :], mask=n_mask[:, None] & (widx < Kw)[None, :], other=0)
+    return tl.load(q_ptr + wrow[:, None] * Kw + widx[None, :], mask=n_mask[:, None] & (widx < Kw)[None, :], other=0)
+
+
+@triton.jit
+def _unpack_words(x, BITS: tl.constexpr, SIGNED: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    "Codes [BN, BK] (int32) held in words [BN, BK // (32 // BITS)]: 32 // BITS codes along K per word, lowest bits first."
     # halve the bit fields until each holds one code: [BN, BK/P] -> [BN, BK/P, 2, ..., 2], codes in K order
     x = _split(x, 16)
     x = _split(x, 8)
@@ -200,21 +204,77 @@ def _weight_tile(q0_ptr, wrow, n_mask, k0, K, W_KIND: tl.constexpr, BN: tl.const
     elif W_KIND == 4:
         return tl.load(q0_ptr + wrow[:, None] * K + kk[None, :], mask=n_mask[:, None] & (kk < K)[None, :], other=0.)
     else:
-        return _plane_codes(q0_ptr, wrow, n_mask, k0, K, 4, True, BN, BK).to(tl.int8)
+        return _unpack_words(_plane_words(q0_ptr, wrow, n_mask, k0, K, 4, BN, BK), 4, True, BN, BK).to(tl.int8)
 
 
 @triton.jit
-def _asym_codes(q0_ptr, q1_ptr, wrow, n_mask, k0, K, W_BITS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    "Codes [BN, BK] as bf16 values `q + CODE_BIAS` (exact): 128 + q for up to 4 bits, q for 8 bits."
-    if W_BITS == 3:  # low 2-bit plane | high 1-bit plane << 2
-        q = _plane_codes(q0_ptr, wrow, n_mask, k0, K, 2, False, BN, BK) | \
-            (_plane_codes(q1_ptr, wrow, n_mask, k0, K, 1, False, BN, BK) << 2)
+def _asym_words(q0_ptr, q1_ptr, wrow, n_mask, k0, K, W_BITS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    "The packed words of codes k0..k0+BK: (low plane, high plane); the high plane only exists for 3 bits (else the low one again)."
+    if W_BITS == 3:
+        return (_plane_words(q0_ptr, wrow, n_mask, k0, K, 2, BN, BK), _plane_words(q1_ptr, wrow, n_mask, k0, K, 1, BN, BK))
     else:
-        q = _plane_codes(q0_ptr, wrow, n_mask, k0, K, W_BITS, False, BN, BK)
-    if W_BITS == 8:
-        return ((q | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0).to(tl.bfloat16)
-    else:  # 0x4300 is bf16 128.0; OR-ing q < 128 into its mantissa gives exactly 128 + q, with no conversion
-        return (q | 0x4300).to(tl.int16).to(tl.bfloat16, bitcast=True)
+        w = _plane_words(q0_ptr, wrow, n_mask, k0, K, W_BITS, BN, BK)
+        return (w, w)
+
+
+@triton.jit
+def _split_pairs(x, HALF: tl.constexpr):
+    "`_split` of both 16-bit halves of each int32 at once: the fields stay in their half."
+    m: tl.constexpr = ((1 << HALF) - 1) * 0x00010001
+    return tl.join(x & m, (x >> HALF) & m)
+
+
+@triton.jit
+def _halves(p):
+    "The low and high 16 bits of each int32 of `p` as two bf16 tensors (a register move, no arithmetic)."
+    return tl.inline_asm_elementwise("mov.b32 {$0, $1}, $2;", "=h,=h,r", [p], dtype=(tl.bfloat16, tl.bfloat16),
+                                     is_pure=True, pack=1)
+
+
+@triton.jit
+def _pair_split(x, FROM: tl.constexpr, TO: tl.constexpr):
+    "Halve the fields of both 16-bit halves of each int32 from FROM bits down to TO bits: [..., W] -> [..., W, 2, ..., 2]."
+    if FROM >= 16 and TO <= 8:
+        x = _split_pairs(x, 8)
+    if FROM >= 8 and TO <= 4:
+        x = _split_pairs(x, 4)
+    if FROM >= 4 and TO <= 2:
+        x = _split_pairs(x, 2)
+    if FROM >= 2 and TO <= 1:
+        x = _split_pairs(x, 1)
+    return x
+
+
+@triton.jit
+def _unpack_bf16(w0, w1, BITS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    "bf16 values 128 + q [BN, BK] of 1- to 4-bit codes in packed words w0 [BN, BK // (32 // b)] (and the 1-bit high plane w1 for 3 bits): both 16-bit halves of a word are unpacked by the same instructions."
+    if BITS == 3:  # the 2-bit low plane, OR the high plane's bits spread to the same places
+        x = _pair_split(w0, 16, 2)
+        c = tl.reshape(_split(w1, 16), (BN, BK // 16))  # the 16 high bits of each low-plane word's codes
+        h = (c & 0xFF) | ((c & 0xFF00) << 8)  # codes 0-7 in the low half, 8-15 in the high half, as in w0's words
+        x = x | (_pair_split(h, 8, 1) << 2)
+    else:
+        x = _pair_split(w0, 16, BITS)
+    lo, hi = _halves(x | 0x43004300)  # each half: bf16 128.0 with its code in the mantissa
+    v = tl.join(lo, hi)  # [BN, W, 2, ..., 2, 2]; the half (last dim) is the slowest-moving index along K
+    if BITS == 4:
+        v = tl.permute(v, (0, 1, 4, 2, 3))
+    elif BITS == 1:
+        v = tl.permute(v, (0, 1, 6, 2, 3, 4, 5))
+    else:
+        v = tl.permute(v, (0, 1, 5, 2, 3, 4))
+    return tl.reshape(v, (BN, BK))
+
+
+@triton.jit
+def _asym_values(w0, w1, W_BITS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    "Codes [BN, BK] held in `_asym_words`' planes, as bf16 values `q + CODE_BIAS` (exact): 128 + q for up to 4 bits, q for 8 bits."
+    if W_BITS == 8:  # 0x4B000000 is fp32 2**23: OR-ing q into its mantissa gives 2**23 + q
+        q = _unpack_words(w0, 8, False, BN, BK)
+        v = ((q | 0x4B000000).to(tl.float32, bitcast=True) - 8388608.0).to(tl.bfloat16)
+    else:
+        v = _unpack_bf16(w0, w1, W_BITS, BN, BK)
+    return v
 
 
 @triton.jit
@@ -226,13 +286,34 @@ def _group_offset(s_ptr, z_ptr, wrow, n_mask, g, G, W_BITS: tl.constexpr):
     bias = 0.0 if W_BITS == 8 else 128.0
     return s, -(z + bias) * s
 
+
+@triton.jit
+def _asym_step(x_ptr, xrow, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow_a, wrow_b, n_mask, k0, k_hi, K, G,
+               FUSED: tl.constexpr, W_BITS: tl.constexpr, GROUP: tl.constexpr, BN: tl.constexpr, SUB: tl.constexpr):
+    "Everything one K step of asymmetric codes loads: activations [SUB, BM], the packed words and the group's scale and offset of the gate rows (and the up rows if FUSED). Nothing at or past `k_hi`."
+    live = k0 < k_hi
+    kk = k0 + tl.arange(0, SUB)
+    xt = tl.load(x_ptr + xrow[None, :] + kk[:, None], mask=m_mask[None, :] & (kk < K)[:, None] & live, other=0.)
+    na = n_mask & live
+    a0, a1 = _asym_words(q0_ptr, q1_ptr, wrow_a, na, k0, K, W_BITS, BN, SUB)
+    b0, b1 = a0, a1
+    if FUSED:
+        b0, b1 = _asym_words(q0_ptr, q1_ptr, wrow_b, na, k0, K, W_BITS, BN, SUB)
+    sa = tl.zeros((BN,), tl.float32)
+    ma, sb, mb = sa, sa, sa
+    if GROUP != -1:
+        sa, ma = _group_offset(s_ptr, z_ptr, wrow_a, na, k0 // GROUP, G, W_BITS)
+        if FUSED:
+            sb, mb = _group_offset(s_ptr, z_ptr, wrow_b, na, k0 // GROUP, G, W_BITS)
+    return xt, a0, a1, b0, b1, sa, ma, sb, mb
+
 # %% ../nbs/05a_kernels.ipynb #b1220ebb
 @triton.jit
 def _mainloop(x_ptr, xs_ptr, x_rows, m_mask,
-              q0_ptr, q1_ptr, s_ptr, z_ptr, wrow_a, wrow_b, n_mask, K,
+              q0_ptr, q1_ptr, s_ptr, z_ptr, wrow_a, wrow_b, n_mask, K, k_lo, k_hi,
               FUSED: tl.constexpr, W_KIND: tl.constexpr, W_BITS: tl.constexpr, GROUP: tl.constexpr,
               A_MODE: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    "fp32 accumulators [BN, BM] of weight rows `wrow_a` (and `wrow_b` if FUSED) times activation rows `x_rows`."
+    "fp32 accumulators [BN, BM] of weight rows `wrow_a` (and `wrow_b` if FUSED) times activation rows `x_rows`, over K in [k_lo, k_hi)."
     if A_MODE == 1:
         acc_a = tl.zeros((BN, BM), tl.int32)
         acc_b = tl.zeros((BN, BM), tl.int32)
@@ -242,32 +323,32 @@ def _mainloop(x_ptr, xs_ptr, x_rows, m_mask,
     xrow = x_rows.to(tl.int64) * K
     if W_KIND == 1:  # asymmetric codes: one dot per scale group (SUB columns), scaled as it is accumulated
         SUB: tl.constexpr = BK if (GROUP == -1 or GROUP >= BK) else GROUP
-        kk = tl.arange(0, SUB)
         xsum_all = tl.zeros((BM,), tl.float32)
         if GROUP == -1:
             G = 1
         else:
             G = tl.cdiv(K, GROUP)
-        for k0 in range(0, K, BK):
-            for j in tl.static_range(BK // SUB):
-                kj = k0 + j * SUB
-                xt = tl.load(x_ptr + xrow[None, :] + (kj + kk)[:, None],
-                             mask=m_mask[None, :] & (kj + kk < K)[:, None], other=0.)  # [SUB, BM]
-                xsum = tl.sum(xt.to(tl.float32), 0)
-                pa = tl.dot(_asym_codes(q0_ptr, q1_ptr, wrow_a, n_mask, kj, K, W_BITS, BN, SUB), xt)
+        # software pipeline: step k0 + SUB's loads are issued before step k0's unpacking and dots
+        xt, a0, a1, b0, b1, sa, ma, sb, mb = _asym_step(x_ptr, xrow, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow_a, wrow_b,
+                                                        n_mask, k_lo, k_hi, K, G, FUSED, W_BITS, GROUP, BN, SUB)
+        for k0 in range(k_lo, k_hi, SUB):
+            nx, na0, na1, nb0, nb1, nsa, nma, nsb, nmb = _asym_step(x_ptr, xrow, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr,
+                                                                    wrow_a, wrow_b, n_mask, k0 + SUB, k_hi, K, G,
+                                                                    FUSED, W_BITS, GROUP, BN, SUB)
+            xsum = tl.sum(xt.to(tl.float32), 0)
+            pa = tl.dot(_asym_values(a0, a1, W_BITS, BN, SUB), xt)
+            if FUSED:
+                pb = tl.dot(_asym_values(b0, b1, W_BITS, BN, SUB), xt)
+            if GROUP == -1:  # one group per row: scale once at the end
+                acc_a += pa
                 if FUSED:
-                    pb = tl.dot(_asym_codes(q0_ptr, q1_ptr, wrow_b, n_mask, kj, K, W_BITS, BN, SUB), xt)
-                if GROUP == -1:  # one group per row: scale once at the end
-                    acc_a += pa
-                    if FUSED:
-                        acc_b += pb
-                    xsum_all += xsum
-                else:
-                    sa, ma = _group_offset(s_ptr, z_ptr, wrow_a, n_mask, kj // GROUP, G, W_BITS)
-                    acc_a += sa[:, None] * pa + ma[:, None] * xsum[None, :]
-                    if FUSED:
-                        sb, mb = _group_offset(s_ptr, z_ptr, wrow_b, n_mask, kj // GROUP, G, W_BITS)
-                        acc_b += sb[:, None] * pb + mb[:, None] * xsum[None, :]
+                    acc_b += pb
+                xsum_all += xsum
+            else:
+                acc_a += sa[:, None] * pa + ma[:, None] * xsum[None, :]
+                if FUSED:
+                    acc_b += sb[:, None] * pb + mb[:, None] * xsum[None, :]
+            xt, a0, a1, b0, b1, sa, ma, sb, mb = nx, na0, na1, nb0, nb1, nsa, nma, nsb, nmb
         if GROUP == -1:
             sa, ma = _group_offset(s_ptr, z_ptr, wrow_a, n_mask, 0, 1, W_BITS)
             acc_a = sa[:, None] * acc_a + ma[:, None] * xsum_all[None, :]
@@ -276,7 +357,7 @@ def _mainloop(x_ptr, xs_ptr, x_rows, m_mask,
                 acc_b = sb[:, None] * acc_b + mb[:, None] * xsum_all[None, :]
     else:  # weights the tensor cores take as stored: bf16, int8, int4 (as int8), fp8
         kk = tl.arange(0, BK)
-        for k0 in range(0, K, BK):
+        for k0 in range(k_lo, k_hi, BK):
             x_mask = m_mask[None, :] & (k0 + kk < K)[:, None]
             if A_MODE == 2:
                 xt = tl.load(x_ptr + xrow[None, :] + (k0 + kk)[:, None], mask=x_mask, other=0.)  # [BK, BM] fp8
@@ -360,41 +441,89 @@ def tile_schedule(counts:torch.Tensor, # tokens per expert [E] int32
 
 # %% ../nbs/05a_kernels.ipynb #e196bb5c
 @triton.jit
-def gate_up_tile(x_ptr, xs_ptr, sorted_ptr, out_ptr, I, K, TOPK, slot, n_blk, row0, row1,
+def _k_range(K, ks, n_split, BK: tl.constexpr):
+    "K range [lo, hi) of split `ks` of `n_split`: whole BK steps, shared out as evenly as they come."
+    steps = tl.cdiv(tl.cdiv(K, BK), n_split)
+    lo = ks * steps * BK
+    return lo, tl.minimum(K, lo + steps * BK)
+
+
+@triton.jit
+def gate_up_tile(x_ptr, xs_ptr, sorted_ptr, out_ptr, ws_ptr, I, K, TOPK, R, slot, n_blk, row0, row1, ks, n_split,
                  q0_ptr, q1_ptr, s_ptr, z_ptr,
                  W_KIND: tl.constexpr, W_BITS: tl.constexpr, GROUP: tl.constexpr, A_MODE: tl.constexpr,
                  BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    "One gate_up tile: rows [row0, row1) of one expert, outputs n_blk*BN..; writes SiLU(gate) * up (bf16)."
+    "One gate_up tile: rows [row0, row1) of one expert, outputs n_blk*BN..; writes SiLU(gate) * up (bf16), or split ks's fp32 gate and up sums to ws [n_split, R, 2I]."
     rows = row0 + tl.arange(0, BM)
     m_mask = rows < row1
     tok = tl.load(sorted_ptr + rows, mask=m_mask, other=0) // TOPK
     n = n_blk * BN + tl.arange(0, BN)
     n_mask = n < I
     wrow = slot * (2 * I) + n  # gate rows; the up rows follow I rows later
-    g, u = _mainloop(x_ptr, xs_ptr, tok, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow, wrow + I, n_mask, K,
+    k_lo, k_hi = _k_range(K, ks, n_split, BK)
+    g, u = _mainloop(x_ptr, xs_ptr, tok, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow, wrow + I, n_mask, K, k_lo, k_hi,
                      True, W_KIND, W_BITS, GROUP, A_MODE, BM, BN, BK)
-    h = g * tl.sigmoid(g) * u
-    tl.store(out_ptr + rows.to(tl.int64)[None, :] * I + n[:, None], h.to(tl.bfloat16),
-             mask=m_mask[None, :] & n_mask[:, None])
+    mask = m_mask[None, :] & n_mask[:, None]
+    if n_split == 1:
+        h = g * tl.sigmoid(g) * u
+        tl.store(out_ptr + rows.to(tl.int64)[None, :] * I + n[:, None], h.to(tl.bfloat16), mask=mask)
+    else:
+        part = ws_ptr + (ks * R + rows.to(tl.int64))[None, :] * (2 * I) + n[:, None]
+        tl.store(part, g, mask=mask)
+        tl.store(part + I, u, mask=mask)
 
 
 @triton.jit
-def down_tile(x_ptr, xs_ptr, sorted_ptr, rw_ptr, out_ptr, H, K, slot, n_blk, row0, row1,
+def down_tile(x_ptr, xs_ptr, sorted_ptr, rw_ptr, out_ptr, ws_ptr, H, K, R, slot, n_blk, row0, row1, ks, n_split,
               q0_ptr, q1_ptr, s_ptr, z_ptr,
               W_KIND: tl.constexpr, W_BITS: tl.constexpr, GROUP: tl.constexpr, A_MODE: tl.constexpr,
               BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    "One down tile: rows [row0, row1) of one expert; writes router weight x output into the rows' (token, k) slots."
+    "One down tile: rows [row0, row1) of one expert; writes router weight x output into the rows' (token, k) slots (bf16), or split ks's fp32 sums to ws [n_split, R, H]."
     rows = row0 + tl.arange(0, BM)
     m_mask = rows < row1
     n = n_blk * BN + tl.arange(0, BN)
     n_mask = n < H
     wrow = slot * H + n
-    y, _ = _mainloop(x_ptr, xs_ptr, rows, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow, wrow, n_mask, K,
+    k_lo, k_hi = _k_range(K, ks, n_split, BK)
+    y, _ = _mainloop(x_ptr, xs_ptr, rows, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow, wrow, n_mask, K, k_lo, k_hi,
                      False, W_KIND, W_BITS, GROUP, A_MODE, BM, BN, BK)
     orig = tl.load(sorted_ptr + rows, mask=m_mask, other=0)
     rw = tl.load(rw_ptr + orig, mask=m_mask, other=0.).to(tl.float32)
-    tl.store(out_ptr + orig.to(tl.int64)[None, :] * H + n[:, None], (y * rw[None, :]).to(tl.bfloat16),
-             mask=m_mask[None, :] & n_mask[:, None])
+    y = y * rw[None, :]
+    mask = m_mask[None, :] & n_mask[:, None]
+    if n_split == 1:
+        tl.store(out_ptr + orig.to(tl.int64)[None, :] * H + n[:, None], y.to(tl.bfloat16), mask=mask)
+    else:
+        tl.store(ws_ptr + (ks * R + orig.to(tl.int64))[None, :] * H + n[:, None], y, mask=mask)
+
+# %% ../nbs/05a_kernels.ipynb #b9c29b7e
+@triton.jit
+def _split_reduce_kernel(ws_ptr, out_ptr, S, RN, N, GLU: tl.constexpr, BLOCK: tl.constexpr):
+    "out [R, N] (bf16) = the sum over s of ws[s] [R, N]; with GLU, ws[s] is [R, 2N] (gate, up) and out = SiLU(Σ gate) · Σ up."
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)  # flat index into out
+    mask = i < RN
+    src = (i // N) * (2 * N) + i % N if GLU else i
+    a = tl.zeros((BLOCK,), tl.float32)
+    b = tl.zeros((BLOCK,), tl.float32)
+    for s in range(S):  # in split order, whichever program finished first
+        a += tl.load(ws_ptr + s * (2 * RN if GLU else RN) + src, mask=mask, other=0.)
+        if GLU:
+            b += tl.load(ws_ptr + s * 2 * RN + src + N, mask=mask, other=0.)
+    y = a * tl.sigmoid(a) * b if GLU else a
+    tl.store(out_ptr + i, y.to(tl.bfloat16), mask=mask)
+
+def split_reduce(ws:torch.Tensor, # fp32 partial sums [S, R, 2N] (glu) or [S, R, N]
+                 out:torch.Tensor, # bf16 result [R, N], written
+                 glu:bool # gate_up's epilogue SiLU(gate) · up
+                ) -> torch.Tensor:
+    "Add up the K splits' partial sums into `out` (with the gate_up epilogue when `glu`)."
+    S, R, W = ws.shape
+    N = out.shape[1]
+    if W != (2 * N if glu else N) or out.shape[0] != R:
+        raise ValueError(f"workspace {tuple(ws.shape)} does not match output {tuple(out.shape)} (glu={glu})")
+    BLOCK = 1024
+    _split_reduce_kernel[(triton.cdiv(R * N, BLOCK),)](ws, out, S, R * N, N, GLU=glu, BLOCK=BLOCK)
+    return out
 
 # %% ../nbs/05a_kernels.ipynb #782322b2
 ROUTE_SMALL = 4096  # largest number of assignments the one-program routing kernel sorts
