@@ -133,19 +133,19 @@ def bf16_times(sets, wgu, wdn):
     return base, base_gemm
 
 
-def kernel_times(layer, sets, n_split=None):
-    "ms per call of our routed-experts forward and of its gate_up + down launches alone, over `sets` (K splits: `n_split`, default the forward's choice)."
+def kernel_times(layer, sets):
+    "ms per call of our routed-experts forward and of its gate_up + down launches alone, over `sets`."
     from mxmoe.codegen import launch_linear, moe_experts_forward
     from mxmoe.kernels import route
     T, k = sets[0][1].shape
     A, H, I, dev = T * k, layer.hidden_size, layer.intermediate_size, sets[0][0].device
-    t_block = graph_time([lambda s=s: moe_experts_forward(s[0], s[1], s[2], layer, n_split) for s in sets])
+    t_block = graph_time([lambda s=s: moe_experts_forward(s[0], s[1], s[2], layer) for s in sets])
     routed = [route(s[1], layer.n_experts) + (s,) for s in sets]
     inter = torch.randn(A, I, device=dev).bfloat16(); o1 = torch.empty(A, I, device=dev, dtype=torch.bfloat16)
     o2 = torch.empty(A, H, device=dev, dtype=torch.bfloat16)
     mod = layer.kernels
-    t_gemm = graph_time([lambda r=r: (launch_linear(mod, layer.gate_up, r[2][0], r[1], r[0], A, o1, k, n_split),
-                                      launch_linear(mod, layer.down, inter, r[1], r[0], A, o2, r[2][2].reshape(-1), n_split))
+    t_gemm = graph_time([lambda r=r: (launch_linear(mod, layer.gate_up, r[2][0], r[1], r[0], A, o1, k),
+                                      launch_linear(mod, layer.down, inter, r[1], r[0], A, o2, r[2][2].reshape(-1)))
                          for r in routed])
     return t_block, t_gemm
 

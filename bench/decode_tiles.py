@@ -64,8 +64,8 @@ def _precompile(task):
     return task
 
 
-def bench_shape(name, tokens, configs, tiles, splits, bw, rows):
-    from mxmoe.codegen import forward_error, forward_tolerance, pack_layer, split_factor
+def bench_shape(name, tokens, configs, tiles, bw, rows):
+    from mxmoe.codegen import forward_error, forward_tolerance, pack_layer
     E, H, I, k = MODELS[name]
     wgu, wdn = random_experts(E, H, I)
     bf16_bytes = (wgu[0].numel() + wdn[0].numel()) * 2
@@ -83,41 +83,36 @@ def bench_shape(name, tokens, configs, tiles, splits, bw, rows):
         for c in configs:
             for tile in tiles:
                 layer = pack_layer(allocation(c, E, tile), *qts[c])
-                for n_split in splits:
-                    err = forward_error(*sets[0], layer, n_split)  # the first routing (NaN-poisoned memory, fp32 reference)
-                    tol = forward_tolerance(layer)
-                    if not err <= tol:
-                        raise SystemExit(f"{name} T={T} {c} tile {tile} splits {n_split}: relative error {err:.3g} > {tol} against the reference")
-                    t_block, t_gemm = (t * 1e3 for t in kernel_times(layer, sets, n_split))
-                    wbytes = (layer.gate_up.nbytes + layer.down.nbytes) / E
-                    sms = torch.cuda.get_device_properties(0).multi_processor_count
-                    sp = {l: n_split or split_factor(getattr(layer, l), A, sms) for l in ('gate_up', 'down')}
-                    rows.append({**row0, 'config': c, 'tile': list(tile), 'splits': 'auto' if n_split is None else n_split,
-                                 'gate_up_split': sp['gate_up'], 'down_split': sp['down'], 'block_us': t_block, 'gemm_us': t_gemm,
-                                 'error': err, 'speedup_block': base / t_block, 'speedup_gemm': base_gemm / t_gemm,
-                                 'frac_hbm': (hit * wbytes + act_bytes) / (t_block * 1e-6) / bw})
-                    r = rows[-1]
-                    print(f"{name:8s} T={T:3d} {c:9s} {str(tile):15s} split {sp['gate_up']}/{sp['down']} block {t_block:7.1f} us "
-                          f"({r['speedup_block']:.2f}x) gemm {t_gemm:7.1f} us ({r['speedup_gemm']:.2f}x) hbm {r['frac_hbm']:.2f} "
-                          f"err {err:.1e}", flush=True)
+                err = forward_error(*sets[0], layer)  # the first routing (NaN-poisoned memory, fp32 reference)
+                tol = forward_tolerance(layer)
+                if not err <= tol:
+                    raise SystemExit(f"{name} T={T} {c} tile {tile}: relative error {err:.3g} > {tol} against the reference")
+                t_block, t_gemm = (t * 1e3 for t in kernel_times(layer, sets))
+                wbytes = (layer.gate_up.nbytes + layer.down.nbytes) / E
+                rows.append({**row0, 'config': c, 'tile': list(tile), 'block_us': t_block, 'gemm_us': t_gemm,
+                             'error': err, 'speedup_block': base / t_block, 'speedup_gemm': base_gemm / t_gemm,
+                             'frac_hbm': (hit * wbytes + act_bytes) / (t_block * 1e-6) / bw})
+                r = rows[-1]
+                print(f"{name:8s} T={T:3d} {c:9s} {str(tile):15s} block {t_block:7.1f} us ({r['speedup_block']:.2f}x) "
+                      f"gemm {t_gemm:7.1f} us ({r['speedup_gemm']:.2f}x) hbm {r['frac_hbm']:.2f} err {err:.1e}", flush=True)
                 del layer
         torch.cuda.empty_cache()
 
 
 def summary(rows, shapes, tokens, configs, tiles):
     "The table: per shape, tokens and config, each tile's block time and ratio to bf16, and the best tile."
-    print(f"\n{'shape':8s} {'T':>3s} {'config':9s} {'tile':15s} {'split':5s} {'block us':>9s} {'x bf16':>7s} {'frac HBM':>8s} {'gemm us':>8s}")
+    print(f"\n{'shape':8s} {'T':>3s} {'config':9s} {'tile':15s} {'block us':>9s} {'x bf16':>7s} {'frac HBM':>8s} {'gemm us':>8s}")
     for s in shapes:
         for T in tokens:
             rs = [r for r in rows if r['shape'] == s and r['T'] == T]
             b = next(r for r in rs if r['config'] == 'bf16_grouped_mm')
-            print(f"{s:8s} {T:3d} {'bf16':9s} {'grouped_mm':15s} {'':5s} {b['block_us']:9.1f} {1:7.2f} {b['frac_hbm']:8.2f} {b['gemm_us']:8.1f}")
+            print(f"{s:8s} {T:3d} {'bf16':9s} {'grouped_mm':15s} {b['block_us']:9.1f} {1:7.2f} {b['frac_hbm']:8.2f} {b['gemm_us']:8.1f}")
             for c in configs:
                 cr = [r for r in rs if r['config'] == c]
                 best = min(cr, key=lambda r: r['block_us'])
                 for r in cr:
                     mark = ' <- best' if r is best else ''
-                    print(f"{s:8s} {T:3d} {c:9s} {str(tuple(r['tile'])):15s} {r['gate_up_split']}/{r['down_split']:<3d} {r['block_us']:9.1f} {r['speedup_block']:7.2f} "
+                    print(f"{s:8s} {T:3d} {c:9s} {str(tuple(r['tile'])):15s} {r['block_us']:9.1f} {r['speedup_block']:7.2f} "
                           f"{r['frac_hbm']:8.2f} {r['gemm_us']:8.1f}{mark}")
 
 
@@ -127,12 +122,10 @@ def main():
     p.add_argument('--quick', action='store_true', help='Qwen1.5 shape, 1 and 16 tokens, w4g128 and mixed, 2 tiles')
     p.add_argument('--tiles', nargs='*', default=None, help='tiles as BM,BN,BK (default: every TILES tile with BLOCK_M 16)')
     p.add_argument('--tokens', type=int, nargs='*', default=TOKENS)
-    p.add_argument('--splits', nargs='*', default=['auto'], help="K splits per tile to time: 'auto' (split_factor's choice) and/or numbers")
     p.add_argument('--workers', type=int, default=12)
     a = p.parse_args()
     os.environ.setdefault('MXMOE_KERNEL_DIR', tempfile.mkdtemp(prefix='mxmoe_kernels_'))
     shapes, tokens, configs = SHAPES, a.tokens, CONFIGS
-    splits = [None if v == 'auto' else int(v) for v in a.splits]
     tiles = [tuple(int(v) for v in t.split(',')) for t in a.tiles] if a.tiles else decode_tiles()
     if a.quick: shapes, tokens, configs, tiles = ['qwen15'], [1, 16], ['w4g128', 'mixed225'], [TC_TILE, tiles[-1]]
     t0 = time.time()
@@ -149,10 +142,10 @@ def main():
     bw, tc = peaks()
     print(f"{torch.cuda.get_device_name()}: measured HBM {bw / 1e12:.2f} TB/s", flush=True)
     rows = []
-    for s in shapes: bench_shape(s, tokens, configs, tiles, splits, bw, rows)
+    for s in shapes: bench_shape(s, tokens, configs, tiles, bw, rows)
     res = {'device': torch.cuda.get_device_name(), 'torch': torch.__version__, 'triton': triton.__version__,
            'cuda': torch.version.cuda, 'date': time.strftime('%Y-%m-%d %H:%M:%S'), 'hbm_bytes_per_s': bw,
-           'rotations': ROT, 'tiles': [list(t) for t in tiles], 'splits': a.splits, 'seconds': time.time() - t0, 'rows': rows}
+           'rotations': ROT, 'tiles': [list(t) for t in tiles], 'seconds': time.time() - t0, 'rows': rows}
     with open(a.out, 'w') as f: json.dump(res, f, indent=1)
     summary(rows, shapes, tokens, configs, tiles)
     print(f"\n{time.time() - t0:.0f}s; wrote {a.out}")

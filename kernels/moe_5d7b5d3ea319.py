@@ -18,29 +18,27 @@ GATE_UP_BRANCHES = [('w1g128', (16, 64, 128)), ('w2g128', (16, 64, 128)), ('w3g1
 GATE_UP_LAUNCH = {'num_warps': 4, 'num_stages': 3}
 
 
-@triton.jit(do_not_specialize=['E', 'TOPK', 'R'])
-def gate_up_kernel(x_ptr, sorted_ptr, out_ptr, ws_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, TOPK, R, n_split,
+@triton.jit(do_not_specialize=['E', 'TOPK'])
+def gate_up_kernel(x_ptr, sorted_ptr, out_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, TOPK,
         b0_q0, b0_s, b0_z,  # branch 0: w1g128, tile (16, 64, 128)
         b1_q0, b1_s, b1_z,  # branch 1: w2g128, tile (16, 64, 128)
         b2_q0, b2_q1, b2_s, b2_z,  # branch 2: w3g128, tile (16, 64, 128)
         EP2: tl.constexpr):
     "rows of each expert x its [2N, K] weight; writes SiLU(gate) * up [rows, N] in sorted row order."
-    pid = tl.program_id(0)
-    ks = pid % n_split  # K split of the tile (n_split = 1: the whole K loop)
-    e, n_blk, row0, row1 = find_tile(pid // n_split, counts_ptr, bm_ptr, nt_ptr, E, EP2)
+    e, n_blk, row0, row1 = find_tile(tl.program_id(0), counts_ptr, bm_ptr, nt_ptr, E, EP2)
     if e < E:
         branch = tl.load(branch_ptr + e)
         slot = tl.load(slot_ptr + e)
         if branch == 0:  # w1g128: 1-bit asymmetric int weights, groups of 128, bf16 activations
-            gate_up_tile(x_ptr, None, sorted_ptr, out_ptr, ws_ptr, N, K, TOPK, R, slot, n_blk, row0, row1, ks, n_split,
+            gate_up_tile(x_ptr, None, sorted_ptr, out_ptr, N, K, TOPK, slot, n_blk, row0, row1,
                 b0_q0, None, b0_s, b0_z,
                 W_KIND=1, W_BITS=1, GROUP=128, A_MODE=0, BM=16, BN=64, BK=128)
         elif branch == 1:  # w2g128: 2-bit asymmetric int weights, groups of 128, bf16 activations
-            gate_up_tile(x_ptr, None, sorted_ptr, out_ptr, ws_ptr, N, K, TOPK, R, slot, n_blk, row0, row1, ks, n_split,
+            gate_up_tile(x_ptr, None, sorted_ptr, out_ptr, N, K, TOPK, slot, n_blk, row0, row1,
                 b1_q0, None, b1_s, b1_z,
                 W_KIND=1, W_BITS=2, GROUP=128, A_MODE=0, BM=16, BN=64, BK=128)
         elif branch == 2:  # w3g128: 3-bit asymmetric int weights, groups of 128, bf16 activations
-            gate_up_tile(x_ptr, None, sorted_ptr, out_ptr, ws_ptr, N, K, TOPK, R, slot, n_blk, row0, row1, ks, n_split,
+            gate_up_tile(x_ptr, None, sorted_ptr, out_ptr, N, K, TOPK, slot, n_blk, row0, row1,
                 b2_q0, b2_q1, b2_s, b2_z,
                 W_KIND=1, W_BITS=3, GROUP=128, A_MODE=0, BM=16, BN=64, BK=128)
 
@@ -49,28 +47,26 @@ DOWN_BRANCHES = [('w1g128', (16, 64, 128)), ('w2g128', (16, 64, 128)), ('w3g128'
 DOWN_LAUNCH = {'num_warps': 4, 'num_stages': 3}
 
 
-@triton.jit(do_not_specialize=['E', 'R'])
-def down_kernel(x_ptr, sorted_ptr, rw_ptr, out_ptr, ws_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, R, n_split,
+@triton.jit(do_not_specialize=['E'])
+def down_kernel(x_ptr, sorted_ptr, rw_ptr, out_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E,
         b0_q0, b0_s, b0_z,  # branch 0: w1g128, tile (16, 64, 128)
         b1_q0, b1_s, b1_z,  # branch 1: w2g128, tile (16, 64, 128)
         b2_q0, b2_q1, b2_s, b2_z,  # branch 2: w3g128, tile (16, 64, 128)
         EP2: tl.constexpr):
     "sorted rows x each expert's [N, K] weight; writes router weight x output into each row's (token, k) slot."
-    pid = tl.program_id(0)
-    ks = pid % n_split  # K split of the tile (n_split = 1: the whole K loop)
-    e, n_blk, row0, row1 = find_tile(pid // n_split, counts_ptr, bm_ptr, nt_ptr, E, EP2)
+    e, n_blk, row0, row1 = find_tile(tl.program_id(0), counts_ptr, bm_ptr, nt_ptr, E, EP2)
     if e < E:
         branch = tl.load(branch_ptr + e)
         slot = tl.load(slot_ptr + e)
         if branch == 0:  # w1g128: 1-bit asymmetric int weights, groups of 128, bf16 activations
-            down_tile(x_ptr, None, sorted_ptr, rw_ptr, out_ptr, ws_ptr, N, K, R, slot, n_blk, row0, row1, ks, n_split,
+            down_tile(x_ptr, None, sorted_ptr, rw_ptr, out_ptr, N, K, slot, n_blk, row0, row1,
                 b0_q0, None, b0_s, b0_z,
                 W_KIND=1, W_BITS=1, GROUP=128, A_MODE=0, BM=16, BN=64, BK=128)
         elif branch == 1:  # w2g128: 2-bit asymmetric int weights, groups of 128, bf16 activations
-            down_tile(x_ptr, None, sorted_ptr, rw_ptr, out_ptr, ws_ptr, N, K, R, slot, n_blk, row0, row1, ks, n_split,
+            down_tile(x_ptr, None, sorted_ptr, rw_ptr, out_ptr, N, K, slot, n_blk, row0, row1,
                 b1_q0, None, b1_s, b1_z,
                 W_KIND=1, W_BITS=2, GROUP=128, A_MODE=0, BM=16, BN=64, BK=128)
         elif branch == 2:  # w3g128: 3-bit asymmetric int weights, groups of 128, bf16 activations
-            down_tile(x_ptr, None, sorted_ptr, rw_ptr, out_ptr, ws_ptr, N, K, R, slot, n_blk, row0, row1, ks, n_split,
+            down_tile(x_ptr, None, sorted_ptr, rw_ptr, out_ptr, N, K, slot, n_blk, row0, row1,
                 b2_q0, b2_q1, b2_s, b2_z,
                 W_KIND=1, W_BITS=3, GROUP=128, A_MODE=0, BM=16, BN=64, BK=128)

@@ -14,20 +14,18 @@ GATE_UP_BRANCHES = [('w8a8fp8', (128, 128, 128))]
 GATE_UP_LAUNCH = {'num_warps': 8, 'num_stages': 3}
 
 
-@triton.jit(do_not_specialize=['E', 'TOPK', 'R'])
-def gate_up_kernel(x_ptr, sorted_ptr, out_ptr, ws_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, TOPK, R, n_split,
+@triton.jit(do_not_specialize=['E', 'TOPK'])
+def gate_up_kernel(x_ptr, sorted_ptr, out_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, TOPK,
         xq2_ptr, xs2_ptr,  # activations quantized for mode 2
         b0_q0, b0_s,  # branch 0: w8a8fp8, tile (128, 128, 128)
         EP2: tl.constexpr):
     "rows of each expert x its [2N, K] weight; writes SiLU(gate) * up [rows, N] in sorted row order."
-    pid = tl.program_id(0)
-    ks = pid % n_split  # K split of the tile (n_split = 1: the whole K loop)
-    e, n_blk, row0, row1 = find_tile(pid // n_split, counts_ptr, bm_ptr, nt_ptr, E, EP2)
+    e, n_blk, row0, row1 = find_tile(tl.program_id(0), counts_ptr, bm_ptr, nt_ptr, E, EP2)
     if e < E:
         branch = tl.load(branch_ptr + e)
         slot = tl.load(slot_ptr + e)
         if branch == 0:  # w8a8fp8: 8-bit fp8 weights, one scale per row, fp88 activations per token
-            gate_up_tile(xq2_ptr, xs2_ptr, sorted_ptr, out_ptr, ws_ptr, N, K, TOPK, R, slot, n_blk, row0, row1, ks, n_split,
+            gate_up_tile(xq2_ptr, xs2_ptr, sorted_ptr, out_ptr, N, K, TOPK, slot, n_blk, row0, row1,
                 b0_q0, None, b0_s, None,
                 W_KIND=4, W_BITS=8, GROUP=-1, A_MODE=2, BM=128, BN=128, BK=128)
 
@@ -36,19 +34,17 @@ DOWN_BRANCHES = [('w8a8fp8', (128, 128, 128))]
 DOWN_LAUNCH = {'num_warps': 8, 'num_stages': 3}
 
 
-@triton.jit(do_not_specialize=['E', 'R'])
-def down_kernel(x_ptr, sorted_ptr, rw_ptr, out_ptr, ws_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, R, n_split,
+@triton.jit(do_not_specialize=['E'])
+def down_kernel(x_ptr, sorted_ptr, rw_ptr, out_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E,
         xq2_ptr, xs2_ptr,  # activations quantized for mode 2
         b0_q0, b0_s,  # branch 0: w8a8fp8, tile (128, 128, 128)
         EP2: tl.constexpr):
     "sorted rows x each expert's [N, K] weight; writes router weight x output into each row's (token, k) slot."
-    pid = tl.program_id(0)
-    ks = pid % n_split  # K split of the tile (n_split = 1: the whole K loop)
-    e, n_blk, row0, row1 = find_tile(pid // n_split, counts_ptr, bm_ptr, nt_ptr, E, EP2)
+    e, n_blk, row0, row1 = find_tile(tl.program_id(0), counts_ptr, bm_ptr, nt_ptr, E, EP2)
     if e < E:
         branch = tl.load(branch_ptr + e)
         slot = tl.load(slot_ptr + e)
         if branch == 0:  # w8a8fp8: 8-bit fp8 weights, one scale per row, fp88 activations per token
-            down_tile(xq2_ptr, xs2_ptr, sorted_ptr, rw_ptr, out_ptr, ws_ptr, N, K, R, slot, n_blk, row0, row1, ks, n_split,
+            down_tile(xq2_ptr, xs2_ptr, sorted_ptr, rw_ptr, out_ptr, N, K, slot, n_blk, row0, row1,
                 b0_q0, None, b0_s, None,
                 W_KIND=4, W_BITS=8, GROUP=-1, A_MODE=2, BM=128, BN=128, BK=128)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_allocation.ipynb #71bf12d9
 from __future__ import annotations
-import dataclasses, functools, heapq, json, math, os
+import dataclasses, functools, heapq, json, math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -469,14 +469,26 @@ def allocate(p:AllocationProblem, # Δ, T and bits from `build_problem`
              rounds:int=3, # re-solves with the costs linearized at the last pick (cost models with `block_us` only)
             ) -> dict:
     "Choose a config and a tile for every expert linear; returns the allocation file's content."
-    choice, w = solve_choices(p, budget, r, scope, solver), np.arange(len(p.keys))
-    for _ in range(rounds if hasattr(p.cost, 'block_us') else 0):  # until the pick is the allocation its costs were linearized at
+    choice = solve_choices(p, budget, r, scope, solver)
+    if hasattr(p.cost, 'block_us'): p, choice = _relinearized_pick(p, choice, budget, r, scope, solver, rounds)
+    return allocation_dict(p, choice, budget, r, scope)
+
+def _relinearized_pick(p:AllocationProblem, choice:np.ndarray, budget:float, r:float, scope:str, solver:str, rounds:int
+                      ) -> tuple[AllocationProblem, np.ndarray]:
+    "Re-solve with the costs linearized at the last pick until the pick is the allocation they were linearized at (at most `rounds` times); of the picks solved, the one whose objective is best with the predicted block time."
+    w = np.arange(len(p.keys))
+    def exact(p, choice):
+        s = _summary(p, choice, w)
+        return objective(s['loss'], s['block_us'], r)
+    best = (exact(p, choice), p, choice)
+    for _ in range(rounds):
         q = linearized(p, choice)
         new = solve_choices(q, budget, r, scope, solver)
         same = (new == choice).all() and (q.tile[w, new] == p.tile[w, choice]).all()
         p, choice = q, new
+        if (j := exact(p, choice)) <= best[0]: best = (j, p, choice)  # a tie: the later problem, linearized closer to the pick
         if same: break
-    return allocation_dict(p, choice, budget, r, scope)
+    return best[1], best[2]
 
 # %% ../nbs/04_allocation.ipynb #f569285c
 _KEYS = ('schema_version', 'model_id', 'shape', 'budget', 'budget_scope', 'r', 'candidates', 'tiles', 'method', 'loss_kind',

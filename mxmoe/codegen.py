@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_codegen.ipynb #62d421d8
 from __future__ import annotations
-import functools, hashlib, importlib.util, json, math, os, warnings
+import functools, hashlib, importlib.util, json, os, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -14,16 +14,15 @@ import mxmoe
 from .core import write_atomic, PLAN_LINEARS
 from .allocation import AllocationError
 from .quant import CONFIGS, QTensor, get_config, quantize_weight
-from .kernels import (ACT_BF16, EP2, TILES, PackedWeight, check_tile, grid_bound, kernel_constants,
-                           launch_params, linear_reference, pack_weight, quantize_activations, route, split_reduce)
+from .kernels import (ACT_BF16, EP2, PackedWeight, check_tile, grid_bound, kernel_constants,
+                           launch_params, linear_reference, pack_weight, quantize_activations, route)
 
 # %% auto #0
-__all__ = ['LINEARS', 'CODEGEN_VERSION', 'SPLIT_WAVES', 'MIN_SPLIT_STEPS', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225',
-           'normalize_allocation', 'allocation_hash', 'default_tile', 'uniform_allocation', 'ExpertLinear',
-           'MoELayerWeights', 'pack_layer', 'quantize_expert', 'quantize_layer', 'moe_experts_reference', 'kernel_hash',
-           'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'split_factor', 'launch_linear',
-           'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error', 'make_case', 'random_case',
-           'cycle_allocation', 'example_allocations', 'write_example_kernels']
+__all__ = ['LINEARS', 'CODEGEN_VERSION', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225', 'normalize_allocation', 'allocation_hash',
+           'default_tile', 'uniform_allocation', 'ExpertLinear', 'MoELayerWeights', 'pack_layer', 'quantize_expert',
+           'quantize_layer', 'moe_experts_reference', 'kernel_hash', 'generate_source', 'kernel_dir', 'load_kernels',
+           'write_kernels', 'launch_linear', 'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error',
+           'make_case', 'random_case', 'cycle_allocation', 'example_allocations', 'write_example_kernels']
 
 # %% ../nbs/05_codegen.ipynb #7439db9e
 LINEARS = tuple(PLAN_LINEARS)  # ('gate_up', 'down'): gate and up share one config
@@ -235,10 +234,10 @@ def _ranges(ids:list[int]) -> str:
     return ','.join(out)
 
 # %% ../nbs/05_codegen.ipynb #c775b7ad
-_SIG = {'gate_up': "x_ptr, sorted_ptr, out_ptr, ws_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, TOPK, R, n_split",
-        'down': "x_ptr, sorted_ptr, rw_ptr, out_ptr, ws_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, R, n_split"}
-_TILE_CALL = {'gate_up': "gate_up_tile({x}, {xs}, sorted_ptr, out_ptr, ws_ptr, N, K, TOPK, R, slot, n_blk, row0, row1, ks, n_split,",
-              'down': "down_tile({x}, {xs}, sorted_ptr, rw_ptr, out_ptr, ws_ptr, N, K, R, slot, n_blk, row0, row1, ks, n_split,"}
+_SIG = {'gate_up': "x_ptr, sorted_ptr, out_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, TOPK",
+        'down': "x_ptr, sorted_ptr, rw_ptr, out_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E"}
+_TILE_CALL = {'gate_up': "gate_up_tile({x}, {xs}, sorted_ptr, out_ptr, N, K, TOPK, slot, n_blk, row0, row1,",
+              'down': "down_tile({x}, {xs}, sorted_ptr, rw_ptr, out_ptr, N, K, slot, n_blk, row0, row1,"}
 _DOC = {'gate_up': "rows of each expert x its [2N, K] weight; writes SiLU(gate) * up [rows, N] in sorted row order",
         'down': "sorted rows x each expert's [N, K] weight; writes router weight x output into each row's (token, k) slot"}
 
@@ -258,15 +257,13 @@ def _kernel_source(linear:str, branches:list) -> list[str]:
     acts = [f"xq{m}_ptr, xs{m}_ptr" for m in modes]
     L = [f"{linear.upper()}_BRANCHES = {branches!r}",
          f"{linear.upper()}_LAUNCH = {launch_params([t for _, t in branches])!r}", "", "",
-         f"@triton.jit(do_not_specialize={['E', 'TOPK', 'R'] if linear == 'gate_up' else ['E', 'R']})",
+         f"@triton.jit(do_not_specialize={['E', 'TOPK'] if linear == 'gate_up' else ['E']})",
          f"def {linear}_kernel({_SIG[linear]},"]
     L += [f"        {a},  # activations quantized for mode {m}" for a, m in zip(acts, modes)]
     for b, (c, t) in enumerate(branches):
         L.append(f"        {', '.join(f'b{b}_{f}' for f in _fields(c))},  # branch {b}: {c}, tile {t}")
     L += ["        EP2: tl.constexpr):", f'    "{_DOC[linear]}."',
-          "    pid = tl.program_id(0)",
-          "    ks = pid % n_split  # K split of the tile (n_split = 1: the whole K loop)",
-          "    e, n_blk, row0, row1 = find_tile(pid // n_split, counts_ptr, bm_ptr, nt_ptr, E, EP2)",
+          "    e, n_blk, row0, row1 = find_tile(tl.program_id(0), counts_ptr, bm_ptr, nt_ptr, E, EP2)",
           "    if e < E:", "        branch = tl.load(branch_ptr + e)", "        slot = tl.load(slot_ptr + e)"]
     for b, (c, t) in enumerate(branches):
         k = kernel_constants(c)
@@ -328,41 +325,21 @@ def _storage(cfg:str, pw:PackedWeight) -> list[torch.Tensor]:
     have = dict(q0=pw.data[0], q1=pw.data[-1], s=pw.scale, z=pw.zero)
     return [have[f] for f in _fields(cfg)]
 
-SPLIT_WAVES = 2  # a launch with fewer programs than this many per multiprocessor splits K in two
-MIN_SPLIT_STEPS = 2  # fewest BLOCK_K steps a split runs
-
-def split_factor(lin:ExpertLinear, # the linear to launch
-                 n_assign:int, # token-expert assignments of the launch
-                 sm_count:int # multiprocessors of the GPU
-                ) -> int:
-    "K splits per tile: 2 when the launch has too few tiles to fill the GPU (decode), else 1."
-    steps = min(triton.cdiv(lin.shape[1], t[2]) for _, t in lin.branches)
-    few = lin.grid(n_assign) < SPLIT_WAVES * sm_count
-    return 2 if few and steps >= 2 * MIN_SPLIT_STEPS else 1
-
-@functools.cache
-def _sm_count(device:torch.device) -> int: return torch.cuda.get_device_properties(device).multi_processor_count
-
 def launch_linear(mod, # generated kernel module
             lin:ExpertLinear, x:torch.Tensor, # activations: hidden [T, H] for gate_up, sorted rows [A, I] for down
             order:torch.Tensor, counts:torch.Tensor, n_assign:int,
-            out:torch.Tensor, extra, # gate_up: top-k (int); down: router weights per assignment [A] fp32
-            n_split:int|None=None # K splits per tile (default: `split_factor`'s); > 1 adds a `split_reduce` launch
+            out:torch.Tensor, extra # gate_up: top-k (int); down: router weights per assignment [A] fp32
            ):
     "Run the activation prologues `lin` needs and its grouped-GEMM launch (CUDA): the one launcher of `moe_experts_forward`, `time_linear` and `mxmoe.perf`'s profiler."
-    n_split = n_split or split_factor(lin, n_assign, _sm_count(out.device))
     acts = [t for m in _modes(lin.branches) for t in quantize_activations(x, m)]
     ptrs = [t for (c, _), p in zip(lin.branches, lin.packed) for t in _storage(c, p)]
     kern, launch = getattr(mod, f"{lin.name}_kernel"), getattr(mod, f"{lin.name.upper()}_LAUNCH")
-    ws = out if n_split == 1 else torch.empty(n_split, n_assign, lin.shape[0], dtype=torch.float32, device=out.device)
-    head, tail = ((x, order, out, ws), (extra,)) if lin.name == 'gate_up' else ((x, order, extra, out, ws), ())
-    kern[(lin.grid(n_assign) * n_split,)](*head, counts, lin.branch_of, lin.slot_of, lin.bm, lin.nt, lin.n_out, x.shape[1],
-                                          len(lin.bm), *tail, n_assign, n_split, *acts, *ptrs, EP2=EP2, **launch)
-    if n_split > 1: split_reduce(ws, out, glu=lin.name == 'gate_up')
+    head, tail = ((x, order, out), (extra,)) if lin.name == 'gate_up' else ((x, order, extra, out), ())
+    kern[(lin.grid(n_assign),)](*head, counts, lin.branch_of, lin.slot_of, lin.bm, lin.nt, lin.n_out, x.shape[1],
+                                len(lin.bm), *tail, *acts, *ptrs, EP2=EP2, **launch)
 
 # %% ../nbs/05_codegen.ipynb #33ff4aa6
 _warned_cpu = False
-
 
 def _check_inputs(hidden, top_k_index, top_k_weights, layer):
     "Clear errors for inputs the kernels cannot take."
@@ -375,8 +352,7 @@ def _check_inputs(hidden, top_k_index, top_k_weights, layer):
 def moe_experts_forward(hidden:torch.Tensor, # [T, H] hidden states of the routed tokens
                         top_k_index:torch.Tensor, # [T, k] experts chosen per token (0 <= id < E)
                         top_k_weights:torch.Tensor, # [T, k] router weights
-                        layer:MoELayerWeights, # the layer's packed experts (on hidden's device)
-                        n_split:int|None=None # K splits per tile of both launches (default: `split_factor` of each)
+                        layer:MoELayerWeights # the layer's packed experts (on hidden's device)
                        ) -> torch.Tensor:
     "[T, H]: sum over each token's experts of router weight x down(SiLU(gate) * up); generated Triton kernels on CUDA."
     global _warned_cpu
@@ -397,9 +373,9 @@ def moe_experts_forward(hidden:torch.Tensor, # [T, H] hidden states of the route
     x = hidden.to(torch.bfloat16).contiguous()
     counts, order = route(top_k_index, layer.n_experts)
     inter = torch.empty(A, layer.intermediate_size, dtype=torch.bfloat16, device=x.device)
-    launch_linear(mod, layer.gate_up, x, order, counts, A, inter, k, n_split)
+    launch_linear(mod, layer.gate_up, x, order, counts, A, inter, k)
     out = torch.empty(A, H, dtype=torch.bfloat16, device=x.device)
-    launch_linear(mod, layer.down, inter, order, counts, A, out, top_k_weights.reshape(-1).float(), n_split)
+    launch_linear(mod, layer.down, inter, order, counts, A, out, top_k_weights.reshape(-1).float())
     return (out.view(T, k, H).sum(1) if k > 1 else out).to(hidden.dtype)
 
 # %% ../nbs/05_codegen.ipynb #d542096f
@@ -438,12 +414,12 @@ def forward_tolerance(layer:MoELayerWeights) -> float:
     return max(FORWARD_TOL[kernel_constants(c)['A_MODE']] for l in (layer.gate_up, layer.down) for c, _ in l.branches)
 
 def forward_error(hidden:torch.Tensor, top_k_index:torch.Tensor, top_k_weights:torch.Tensor,
-                  layer:MoELayerWeights, n_split:int|None=None) -> float:
+                  layer:MoELayerWeights) -> float:
     "Relative Frobenius error of `moe_experts_forward` against `moe_experts_reference` (CUDA, NaN-poisoned memory)."
     nan = lambda n: torch.full((n,), float('nan'), device='cuda', dtype=torch.float16)
     poison = [nan(1 << 27)] + [nan(1 << 18) for _ in range(32)]  # large and small allocator pools
     del poison
-    out = moe_experts_forward(hidden, top_k_index, top_k_weights, layer, n_split).float()
+    out = moe_experts_forward(hidden, top_k_index, top_k_weights, layer).float()
     ref = moe_experts_reference(hidden, top_k_index, top_k_weights, layer)
     if not torch.isfinite(out).all(): return float('inf')
     return float((out - ref).norm() / ref.norm().clamp_min(1e-30))
@@ -469,14 +445,13 @@ def make_case(E:int, H:int, I:int, k:int, T:int, # experts, hidden, intermediate
     return hidden.to(device), idx.to(device), w.to(device), layer
 
 def random_case(seed:int, groups:list, device='cuda') -> tuple:
-    "`make_case` with shapes, top-k (1-8), token count, routing, branch groups and K splits drawn from `seed`: (..., description)."
+    "`make_case` with shapes, top-k (1-8), token count, routing and branch groups drawn from `seed`: (..., description)."
     g = torch.Generator().manual_seed(10_000 + seed)
     r = lambda n: int(torch.randint(n, (1,), generator=g))
     E = [5, 8, 16, 33, 64][r(5)]
     H, I = [(128, 128), (256, 384), (384, 256), (200, 136)][r(4)]
     desc = dict(seed=seed, E=E, H=H, I=I, k=min(E, 1 + r(8)), T=[1, 2, 3, 7, 16, 33, 100, 257, 700][r(9)],
                 routing=['uniform', 'skewed', 'few', 'one'][r(4)], gu_group=r(len(groups)), dn_group=r(len(groups)))
-    desc['n_split'] = [None, 1, 2, 3, 8][r(5)]  # K splits for `forward_error` (None: `split_factor`'s choice)
     case = make_case(E, H, I, desc['k'], desc['T'], groups[desc['gu_group']], groups[desc['dn_group']],
                      desc['routing'], seed, device)
     return (*case, desc)

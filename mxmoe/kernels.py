@@ -4,21 +4,20 @@
 
 # %% ../nbs/05a_kernels.ipynb #765e1e99
 from __future__ import annotations
-import math, os, subprocess, sys
-from dataclasses import dataclass, replace
+import math
+from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 import triton
 import triton.language as tl
 from .core import MxMoEError
-from .quant import (CONFIGS, QTensor, QuantConfig, get_config, fake_qlinear, fake_quantize_activations,
-                         hadamard_matrix, quantize_weight, rtn_quantize)
+from .quant import CONFIGS, QTensor, QuantConfig, get_config, fake_qlinear, hadamard_matrix
 
 # %% auto #0
 __all__ = ['PLANES', 'K_ALIGN', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'EP2', 'ROUTE_SMALL', 'PackError',
            'pack_codes', 'unpack_codes', 'PackedWeight', 'pack_weight', 'unpack_weight', 'TileError', 'check_tile',
            'launch_params', 'kernel_constants', 'find_tile', 'grid_bound', 'tile_schedule', 'gate_up_tile', 'down_tile',
-           'split_reduce', 'route', 'quantize_activations', 'linear_reference']
+           'route', 'quantize_activations', 'linear_reference']
 
 # %% ../nbs/05a_kernels.ipynb #1357d76a
 PLANES: dict[int, tuple[int, ...]] = {1: (1,), 2: (2,), 3: (2, 1), 4: (4,), 8: (8,)}  # plane widths of b-bit codes
@@ -288,10 +287,10 @@ def _group_offset(s_ptr, z_ptr, wrow, n_mask, g, G, W_BITS: tl.constexpr):
 
 
 @triton.jit
-def _asym_step(x_ptr, xrow, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow_a, wrow_b, n_mask, k0, k_hi, K, G,
+def _asym_step(x_ptr, xrow, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow_a, wrow_b, n_mask, k0, K, G,
                FUSED: tl.constexpr, W_BITS: tl.constexpr, GROUP: tl.constexpr, BN: tl.constexpr, SUB: tl.constexpr):
-    "Everything one K step of asymmetric codes loads: activations [SUB, BM], the packed words and the group's scale and offset of the gate rows (and the up rows if FUSED). Nothing at or past `k_hi`."
-    live = k0 < k_hi
+    "Everything one K step of asymmetric codes loads: activations [SUB, BM], the packed words and the group's scale and offset of the gate rows (and the up rows if FUSED). Nothing past K (the step after the last)."
+    live = k0 < K
     kk = k0 + tl.arange(0, SUB)
     xt = tl.load(x_ptr + xrow[None, :] + kk[:, None], mask=m_mask[None, :] & (kk < K)[:, None] & live, other=0.)
     na = n_mask & live
@@ -310,10 +309,10 @@ def _asym_step(x_ptr, xrow, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow_a, wrow_b
 # %% ../nbs/05a_kernels.ipynb #b1220ebb
 @triton.jit
 def _mainloop(x_ptr, xs_ptr, x_rows, m_mask,
-              q0_ptr, q1_ptr, s_ptr, z_ptr, wrow_a, wrow_b, n_mask, K, k_lo, k_hi,
+              q0_ptr, q1_ptr, s_ptr, z_ptr, wrow_a, wrow_b, n_mask, K,
               FUSED: tl.constexpr, W_KIND: tl.constexpr, W_BITS: tl.constexpr, GROUP: tl.constexpr,
               A_MODE: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    "fp32 accumulators [BN, BM] of weight rows `wrow_a` (and `wrow_b` if FUSED) times activation rows `x_rows`, over K in [k_lo, k_hi)."
+    "fp32 accumulators [BN, BM] of weight rows `wrow_a` (and `wrow_b` if FUSED) times activation rows `x_rows`."
     if A_MODE == 1:
         acc_a = tl.zeros((BN, BM), tl.int32)
         acc_b = tl.zeros((BN, BM), tl.int32)
@@ -330,10 +329,10 @@ def _mainloop(x_ptr, xs_ptr, x_rows, m_mask,
             G = tl.cdiv(K, GROUP)
         # software pipeline: step k0 + SUB's loads are issued before step k0's unpacking and dots
         xt, a0, a1, b0, b1, sa, ma, sb, mb = _asym_step(x_ptr, xrow, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow_a, wrow_b,
-                                                        n_mask, k_lo, k_hi, K, G, FUSED, W_BITS, GROUP, BN, SUB)
-        for k0 in range(k_lo, k_hi, SUB):
+                                                        n_mask, 0, K, G, FUSED, W_BITS, GROUP, BN, SUB)
+        for k0 in range(0, K, SUB):
             nx, na0, na1, nb0, nb1, nsa, nma, nsb, nmb = _asym_step(x_ptr, xrow, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr,
-                                                                    wrow_a, wrow_b, n_mask, k0 + SUB, k_hi, K, G,
+                                                                    wrow_a, wrow_b, n_mask, k0 + SUB, K, G,
                                                                     FUSED, W_BITS, GROUP, BN, SUB)
             xsum = tl.sum(xt.to(tl.float32), 0)
             pa = tl.dot(_asym_values(a0, a1, W_BITS, BN, SUB), xt)
@@ -357,7 +356,7 @@ def _mainloop(x_ptr, xs_ptr, x_rows, m_mask,
                 acc_b = sb[:, None] * acc_b + mb[:, None] * xsum_all[None, :]
     else:  # weights the tensor cores take as stored: bf16, int8, int4 (as int8), fp8
         kk = tl.arange(0, BK)
-        for k0 in range(k_lo, k_hi, BK):
+        for k0 in range(0, K, BK):
             x_mask = m_mask[None, :] & (k0 + kk < K)[:, None]
             if A_MODE == 2:
                 xt = tl.load(x_ptr + xrow[None, :] + (k0 + kk)[:, None], mask=x_mask, other=0.)  # [BK, BM] fp8
@@ -441,89 +440,41 @@ def tile_schedule(counts:torch.Tensor, # tokens per expert [E] int32
 
 # %% ../nbs/05a_kernels.ipynb #e196bb5c
 @triton.jit
-def _k_range(K, ks, n_split, BK: tl.constexpr):
-    "K range [lo, hi) of split `ks` of `n_split`: whole BK steps, shared out as evenly as they come."
-    steps = tl.cdiv(tl.cdiv(K, BK), n_split)
-    lo = ks * steps * BK
-    return lo, tl.minimum(K, lo + steps * BK)
-
-
-@triton.jit
-def gate_up_tile(x_ptr, xs_ptr, sorted_ptr, out_ptr, ws_ptr, I, K, TOPK, R, slot, n_blk, row0, row1, ks, n_split,
+def gate_up_tile(x_ptr, xs_ptr, sorted_ptr, out_ptr, I, K, TOPK, slot, n_blk, row0, row1,
                  q0_ptr, q1_ptr, s_ptr, z_ptr,
                  W_KIND: tl.constexpr, W_BITS: tl.constexpr, GROUP: tl.constexpr, A_MODE: tl.constexpr,
                  BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    "One gate_up tile: rows [row0, row1) of one expert, outputs n_blk*BN..; writes SiLU(gate) * up (bf16), or split ks's fp32 gate and up sums to ws [n_split, R, 2I]."
+    "One gate_up tile: rows [row0, row1) of one expert, outputs n_blk*BN..; writes SiLU(gate) * up (bf16)."
     rows = row0 + tl.arange(0, BM)
     m_mask = rows < row1
     tok = tl.load(sorted_ptr + rows, mask=m_mask, other=0) // TOPK
     n = n_blk * BN + tl.arange(0, BN)
     n_mask = n < I
     wrow = slot * (2 * I) + n  # gate rows; the up rows follow I rows later
-    k_lo, k_hi = _k_range(K, ks, n_split, BK)
-    g, u = _mainloop(x_ptr, xs_ptr, tok, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow, wrow + I, n_mask, K, k_lo, k_hi,
+    g, u = _mainloop(x_ptr, xs_ptr, tok, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow, wrow + I, n_mask, K,
                      True, W_KIND, W_BITS, GROUP, A_MODE, BM, BN, BK)
-    mask = m_mask[None, :] & n_mask[:, None]
-    if n_split == 1:
-        h = g * tl.sigmoid(g) * u
-        tl.store(out_ptr + rows.to(tl.int64)[None, :] * I + n[:, None], h.to(tl.bfloat16), mask=mask)
-    else:
-        part = ws_ptr + (ks * R + rows.to(tl.int64))[None, :] * (2 * I) + n[:, None]
-        tl.store(part, g, mask=mask)
-        tl.store(part + I, u, mask=mask)
+    h = g * tl.sigmoid(g) * u
+    tl.store(out_ptr + rows.to(tl.int64)[None, :] * I + n[:, None], h.to(tl.bfloat16),
+             mask=m_mask[None, :] & n_mask[:, None])
 
 
 @triton.jit
-def down_tile(x_ptr, xs_ptr, sorted_ptr, rw_ptr, out_ptr, ws_ptr, H, K, R, slot, n_blk, row0, row1, ks, n_split,
+def down_tile(x_ptr, xs_ptr, sorted_ptr, rw_ptr, out_ptr, H, K, slot, n_blk, row0, row1,
               q0_ptr, q1_ptr, s_ptr, z_ptr,
               W_KIND: tl.constexpr, W_BITS: tl.constexpr, GROUP: tl.constexpr, A_MODE: tl.constexpr,
               BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    "One down tile: rows [row0, row1) of one expert; writes router weight x output into the rows' (token, k) slots (bf16), or split ks's fp32 sums to ws [n_split, R, H]."
+    "One down tile: rows [row0, row1) of one expert; writes router weight x output into the rows' (token, k) slots."
     rows = row0 + tl.arange(0, BM)
     m_mask = rows < row1
     n = n_blk * BN + tl.arange(0, BN)
     n_mask = n < H
     wrow = slot * H + n
-    k_lo, k_hi = _k_range(K, ks, n_split, BK)
-    y, _ = _mainloop(x_ptr, xs_ptr, rows, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow, wrow, n_mask, K, k_lo, k_hi,
+    y, _ = _mainloop(x_ptr, xs_ptr, rows, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr, wrow, wrow, n_mask, K,
                      False, W_KIND, W_BITS, GROUP, A_MODE, BM, BN, BK)
     orig = tl.load(sorted_ptr + rows, mask=m_mask, other=0)
     rw = tl.load(rw_ptr + orig, mask=m_mask, other=0.).to(tl.float32)
-    y = y * rw[None, :]
-    mask = m_mask[None, :] & n_mask[:, None]
-    if n_split == 1:
-        tl.store(out_ptr + orig.to(tl.int64)[None, :] * H + n[:, None], y.to(tl.bfloat16), mask=mask)
-    else:
-        tl.store(ws_ptr + (ks * R + orig.to(tl.int64))[None, :] * H + n[:, None], y, mask=mask)
-
-# %% ../nbs/05a_kernels.ipynb #b9c29b7e
-@triton.jit
-def _split_reduce_kernel(ws_ptr, out_ptr, S, RN, N, GLU: tl.constexpr, BLOCK: tl.constexpr):
-    "out [R, N] (bf16) = the sum over s of ws[s] [R, N]; with GLU, ws[s] is [R, 2N] (gate, up) and out = SiLU(Σ gate) · Σ up."
-    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)  # flat index into out
-    mask = i < RN
-    src = (i // N) * (2 * N) + i % N if GLU else i
-    a = tl.zeros((BLOCK,), tl.float32)
-    b = tl.zeros((BLOCK,), tl.float32)
-    for s in range(S):  # in split order, whichever program finished first
-        a += tl.load(ws_ptr + s * (2 * RN if GLU else RN) + src, mask=mask, other=0.)
-        if GLU:
-            b += tl.load(ws_ptr + s * 2 * RN + src + N, mask=mask, other=0.)
-    y = a * tl.sigmoid(a) * b if GLU else a
-    tl.store(out_ptr + i, y.to(tl.bfloat16), mask=mask)
-
-def split_reduce(ws:torch.Tensor, # fp32 partial sums [S, R, 2N] (glu) or [S, R, N]
-                 out:torch.Tensor, # bf16 result [R, N], written
-                 glu:bool # gate_up's epilogue SiLU(gate) · up
-                ) -> torch.Tensor:
-    "Add up the K splits' partial sums into `out` (with the gate_up epilogue when `glu`)."
-    S, R, W = ws.shape
-    N = out.shape[1]
-    if W != (2 * N if glu else N) or out.shape[0] != R:
-        raise ValueError(f"workspace {tuple(ws.shape)} does not match output {tuple(out.shape)} (glu={glu})")
-    BLOCK = 1024
-    _split_reduce_kernel[(triton.cdiv(R * N, BLOCK),)](ws, out, S, R * N, N, GLU=glu, BLOCK=BLOCK)
-    return out
+    tl.store(out_ptr + orig.to(tl.int64)[None, :] * H + n[:, None], (y * rw[None, :]).to(tl.bfloat16),
+             mask=m_mask[None, :] & n_mask[:, None])
 
 # %% ../nbs/05a_kernels.ipynb #782322b2
 ROUTE_SMALL = 4096  # largest number of assignments the one-program routing kernel sorts

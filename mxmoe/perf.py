@@ -4,19 +4,18 @@
 
 # %% ../nbs/03_perf.ipynb #ee61d879
 from __future__ import annotations
-import datetime, json, math, os, re, sys, time, warnings
+import datetime, json, math, os, re, sys, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
 import mxmoe
-from .core import MxMoEError, save_json
+from .core import MxMoEError
 from .quant import CONFIGS, get_config
 from .kernels import (ACT_BF16, TILES, TileError, check_tile, grid_bound, kernel_constants, launch_params,
                            quantize_activations, route)
-from .codegen import (CODEGEN_VERSION, LINEARS, moe_experts_forward, normalize_allocation, pack_layer,
-                           quantize_expert, quantize_layer, launch_linear)
+from .codegen import CODEGEN_VERSION, LINEARS, moe_experts_forward, normalize_allocation, quantize_layer, launch_linear
 
 # %% auto #0
 __all__ = ['QWEN15', 'DSV2LITE', 'EMPTY_PROGRAMS', 'TABLE_FORMAT', 'MIN_LOAD', 'PROFILE_CMD', 'DEFAULT_DEVICE',
@@ -255,7 +254,7 @@ def launch_us(costs:list[TileCost], # per branch of the launch
 def _synthetic_cost(config:str, tile:tuple, linear:str, hidden:int, intermediate:int) -> TileCost:
     "The law behind `synthetic_table`: a plausible, exactly known `TileCost`."
     K, N = linear_dims(linear, hidden, intermediate)
-    c, (bm, bn, bk) = get_config(config), tile
+    c, (bm, bn, _) = get_config(config), tile
     w_bytes = (2 if linear == 'gate_up' else 1) * bn * K * c.bits(K) / 8
     d1 = 0.01 + w_bytes / 3e6  # µs per single-row tile at full load: weight bytes at 3 TB/s
     dm = d1 + 2 * bm * bn * K * (2 if linear == 'gate_up' else 1) / (4e8 if c.weight_only else 8e8)  # + FLOPs
@@ -538,7 +537,6 @@ def graph_us(fns:list, # closures run in a row inside one graph
         return [a.elapsed_time(b) for a, b in ev]
     est = min(replays(3))
     ms = float(np.median(replays(int(min(50, max(5, budget_ms / max(est, 1e-3)))))))
-    del g
     return ms * 1e3 / len(fns)
 
 def n_copies(est_us:float) -> int:

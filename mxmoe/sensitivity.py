@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_sensitivity.ipynb #e88663f7
 from __future__ import annotations
-import os, time
+import time
 from pathlib import Path
 import torch
 import torch.nn.functional as F

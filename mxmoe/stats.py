@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_stats.ipynb #87a71e86
 from __future__ import annotations
-import json, os, contextlib, itertools, warnings
+import json, contextlib, itertools, warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 import torch
