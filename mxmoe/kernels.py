@@ -266,46 +266,6 @@ def _unpack_bf16(w0, w1, BITS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr)
 
 
 @triton.jit
-def _pair_rows(v, BITS: tl.constexpr):
-    b = v.to(tl.bfloat16).to(tl.int16, bitcast=True).to(tl.int32) & 0xFFFF
-    b = b | (b << 16)
-    b = tl.expand_dims(tl.expand_dims(tl.expand_dims(b, 1), 2), 3)
-    if BITS != 4:
-        b = tl.expand_dims(b, 4)
-    if BITS == 1:
-        b = tl.expand_dims(b, 5)
-    return b
-
-
-@triton.jit
-def _dequant(w0, w1, s, ma, BITS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    if BITS == 3:
-        x = _pair_split(w0, 16, 2)
-        c = tl.reshape(_split(w1, 16), (BN, BK // 16))
-        h = (c & 0xFF) | ((c & 0xFF00) << 8)
-        x = x | (_pair_split(h, 8, 1) << 2)
-    else:
-        x = _pair_split(w0, 16, BITS)
-    z = -ma / tl.where(s == 0, 1.0, s) - 128.0  # the group's zero point
-    zi = tl.floor(z + 0.5)
-    zz = _pair_rows(zi + 128.0, BITS)  # exact: a small integer
-    ss = _pair_rows(s, BITS)
-    oo = _pair_rows((zi - z) * s, BITS)  # |.| <= s / 2
-    p = x | 0x43004300
-    w = tl.inline_asm_elementwise("{ .reg .b32 t; sub.rn.bf16x2 t, $1, $2; fma.rn.bf16x2 $0, t, $3, $4; }",
-                                  "=r,r,r,r,r", [p, zz, ss, oo], dtype=tl.int32, is_pure=True, pack=1)
-    lo, hi = _halves(w)
-    v = tl.join(lo, hi)
-    if BITS == 4:
-        v = tl.permute(v, (0, 1, 4, 2, 3))
-    elif BITS == 1:
-        v = tl.permute(v, (0, 1, 6, 2, 3, 4, 5))
-    else:
-        v = tl.permute(v, (0, 1, 5, 2, 3, 4))
-    return tl.reshape(v, (BN, BK))
-
-
-@triton.jit
 def _asym_values(w0, w1, W_BITS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
     "Codes [BN, BK] held in `_asym_words`' planes, as bf16 values `q + CODE_BIAS` (exact): 128 + q for up to 4 bits, q for 8 bits."
     if W_BITS == 8:  # 0x4B000000 is fp32 2**23: OR-ing q into its mantissa gives 2**23 + q
@@ -374,24 +334,19 @@ def _mainloop(x_ptr, xs_ptr, x_rows, m_mask,
             nx, na0, na1, nb0, nb1, nsa, nma, nsb, nmb = _asym_step(x_ptr, xrow, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr,
                                                                     wrow_a, wrow_b, n_mask, k0 + SUB, K, G,
                                                                     FUSED, W_BITS, GROUP, BN, SUB)
-            if W_BITS != 8 and GROUP != -1:  # experiment: dequantize in registers, accumulate in the dot
-                acc_a = tl.dot(_dequant(a0, a1, sa, ma, W_BITS, BN, SUB), xt, acc_a)
+            xsum = tl.sum(xt.to(tl.float32), 0)
+            pa = tl.dot(_asym_values(a0, a1, W_BITS, BN, SUB), xt)
+            if FUSED:
+                pb = tl.dot(_asym_values(b0, b1, W_BITS, BN, SUB), xt)
+            if GROUP == -1:  # one group per row: scale once at the end
+                acc_a += pa
                 if FUSED:
-                    acc_b = tl.dot(_dequant(b0, b1, sb, mb, W_BITS, BN, SUB), xt, acc_b)
+                    acc_b += pb
+                xsum_all += xsum
             else:
-                xsum = tl.sum(xt.to(tl.float32), 0)
-                pa = tl.dot(_asym_values(a0, a1, W_BITS, BN, SUB), xt)
+                acc_a += sa[:, None] * pa + ma[:, None] * xsum[None, :]
                 if FUSED:
-                    pb = tl.dot(_asym_values(b0, b1, W_BITS, BN, SUB), xt)
-                if GROUP == -1:  # one group per row: scale once at the end
-                    acc_a += pa
-                    if FUSED:
-                        acc_b += pb
-                    xsum_all += xsum
-                else:
-                    acc_a += sa[:, None] * pa + ma[:, None] * xsum[None, :]
-                    if FUSED:
-                        acc_b += sb[:, None] * pb + mb[:, None] * xsum[None, :]
+                    acc_b += sb[:, None] * pb + mb[:, None] * xsum[None, :]
             xt, a0, a1, b0, b1, sa, ma, sb, mb = nx, na0, na1, nb0, nb1, nsa, nma, nsb, nmb
         if GROUP == -1:
             sa, ma = _group_offset(s_ptr, z_ptr, wrow_a, n_mask, 0, 1, W_BITS)
