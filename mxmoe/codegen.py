@@ -54,7 +54,6 @@ def default_tile(cfg, # config name or QuantConfig
     cfg = get_config(cfg)
     if tokens_per_expert <= 16: tile = (16, 64, 128)
     elif tokens_per_expert <= 48: tile = (32, 64, 128)
-    elif tokens_per_expert <= 96: tile = (64, 128, 128)
     else: tile = (128, 128, 64) if cfg.weight_only else (128, 128, 128)
     return check_tile(cfg, tile)
 

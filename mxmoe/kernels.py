@@ -277,6 +277,13 @@ def _asym_values(w0, w1, W_BITS: tl.constexpr, BN: tl.constexpr, BK: tl.constexp
 
 
 @triton.jit
+def _dequantized(w0, w1, s, m, W_BITS: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    "bf16 weights [BN, BK] (q - zero) * scale of one group's codes in `_asym_words`' planes: exact codes, fp32 scale `s` and offset `m` [BN], one rounding to bf16."
+    v = _asym_values(w0, w1, W_BITS, BN, BK).to(tl.float32)
+    return (v * s[:, None] + m[:, None]).to(tl.bfloat16)
+
+
+@triton.jit
 def _group_offset(s_ptr, z_ptr, wrow, n_mask, g, G, W_BITS: tl.constexpr):
     "Scale s and offset m of group g of rows `wrow` (0 past the last group): w = (q + CODE_BIAS) * s + m = (q - zero) * s."
     ok = n_mask & (wrow * 0 + g < G)
@@ -320,8 +327,9 @@ def _mainloop(x_ptr, xs_ptr, x_rows, m_mask,
         acc_a = tl.zeros((BN, BM), tl.float32)
         acc_b = tl.zeros((BN, BM), tl.float32)
     xrow = x_rows.to(tl.int64) * K
-    if W_KIND == 1:  # asymmetric codes: one dot per scale group (SUB columns), scaled as it is accumulated
+    if W_KIND == 1:  # asymmetric codes: one dot per scale group (SUB columns)
         SUB: tl.constexpr = BK if (GROUP == -1 or GROUP >= BK) else GROUP
+        DEQUANT: tl.constexpr = BM >= 64 and GROUP != -1  # many rows: dequantize the weights, the dot accumulates
         xsum_all = tl.zeros((BM,), tl.float32)
         if GROUP == -1:
             G = 1
@@ -334,19 +342,24 @@ def _mainloop(x_ptr, xs_ptr, x_rows, m_mask,
             nx, na0, na1, nb0, nb1, nsa, nma, nsb, nmb = _asym_step(x_ptr, xrow, m_mask, q0_ptr, q1_ptr, s_ptr, z_ptr,
                                                                     wrow_a, wrow_b, n_mask, k0 + SUB, K, G,
                                                                     FUSED, W_BITS, GROUP, BN, SUB)
-            xsum = tl.sum(xt.to(tl.float32), 0)
-            pa = tl.dot(_asym_values(a0, a1, W_BITS, BN, SUB), xt)
-            if FUSED:
-                pb = tl.dot(_asym_values(b0, b1, W_BITS, BN, SUB), xt)
-            if GROUP == -1:  # one group per row: scale once at the end
-                acc_a += pa
+            if DEQUANT:
+                acc_a = tl.dot(_dequantized(a0, a1, sa, ma, W_BITS, BN, SUB), xt, acc_a)
                 if FUSED:
-                    acc_b += pb
-                xsum_all += xsum
-            else:
-                acc_a += sa[:, None] * pa + ma[:, None] * xsum[None, :]
+                    acc_b = tl.dot(_dequantized(b0, b1, sb, mb, W_BITS, BN, SUB), xt, acc_b)
+            else:  # few rows: unscaled codes, the group's scale and offset applied to the product
+                xsum = tl.sum(xt.to(tl.float32), 0)
+                pa = tl.dot(_asym_values(a0, a1, W_BITS, BN, SUB), xt)
                 if FUSED:
-                    acc_b += sb[:, None] * pb + mb[:, None] * xsum[None, :]
+                    pb = tl.dot(_asym_values(b0, b1, W_BITS, BN, SUB), xt)
+                if GROUP == -1:  # one group per row: scale once at the end
+                    acc_a += pa
+                    if FUSED:
+                        acc_b += pb
+                    xsum_all += xsum
+                else:
+                    acc_a += sa[:, None] * pa + ma[:, None] * xsum[None, :]
+                    if FUSED:
+                        acc_b += sb[:, None] * pb + mb[:, None] * xsum[None, :]
             xt, a0, a1, b0, b1, sa, ma, sb, mb = nx, na0, na1, nb0, nb1, nsa, nma, nsb, nmb
         if GROUP == -1:
             sa, ma = _group_offset(s_ptr, z_ptr, wrow_a, n_mask, 0, 1, W_BITS)
