@@ -228,19 +228,21 @@ def launch_us(costs:list[TileCost], # per branch of the launch
               n_out:int, # output features N
               n_assign:int|None=None, # assignments the grid bound is computed from (default: the sum of tokens)
               sm_count:int=132, # multiprocessors of the GPU
-              branch_penalty:float=0.0 # κ: relative slowdown of many tiles per extra config the launch executes
+              branch_penalty:float=0.0, # κ: relative slowdown of many tiles per extra config the launch executes
+              warps_penalty:float=0.0 # η: relative slowdown of many tiles of a branch whose own kernel runs fewer warps than this launch
              ) -> dict:
     "Predicted grouped-GEMM time (µs) of one launch: c₀ + max(latency, slots, throughput) + empty programs."
     tokens, branch_of = np.asarray(tokens, dtype=np.int64), np.asarray(branch_of)
     A = int(tokens.sum()) if n_assign is None else n_assign
     if A == 0: return dict(us=0.0, latency=0.0, slots=0.0, throughput=0.0, tiles=0, programs=0, c0=0.0, empty=0.0)
-    S = kernel_slots(costs, tiles, sm_count)
+    S, W = kernel_slots(costs, tiles, sm_count), launch_params(tiles)['num_warps']
     lam_sum = thr = 0.0; n_tiles = 0; firsts = []
     for b, (c, t) in enumerate(zip(costs, tiles)):
         tok = np.where(branch_of == b, tokens, 0)
         if not tok.any(): continue
         l, d, n = expert_sums(c, t, tok, n_out)
-        lam_sum, thr, n_tiles = lam_sum + float(l.sum()), thr + float(d.sum()), n_tiles + int(n.sum())
+        slow = 1 + warps_penalty * (c.warps < W)
+        lam_sum, thr, n_tiles = lam_sum + slow * float(l.sum()), thr + slow * float(d.sum()), n_tiles + int(n.sum())
         firsts.append((float(c.lat(min(int(tok.max()), t[0]))), c.load_gain))
     lat = max((l * (1 + g * min(1.0, n_tiles / S)) for l, g in firsts), default=0.0)
     mix = 1 + branch_penalty * max(0, len(firsts) - 1)
@@ -330,13 +332,14 @@ class PerfModel:
             elif k == 'reduce': curves.setdefault(('reduce', e['top_k'], e['hidden']), {})[e['tokens']] = e['us']
         self.unsupported = {(e['config'], tuple(e['tile'])): e['error'] for e in table['entries'] if e['kind'] == 'unsupported'}
         self.curves = {k: (np.array(sorted(v), float), np.array([v[x] for x in sorted(v)], float)) for k, v in curves.items()}
-        self.kappa, self.glue_us = 0.0, 0.0
+        self.eta, self.kappa, self.glue_us = 0.0, 0.0, 0.0
+        self.eta = self._fit_eta()
         self.kappa = self._fit_kappa()
         self.glue_us = self._fit_glue()
 
     def __repr__(self):
         return (f"PerfModel({self.table['device']!r}, {len(self._points)} profiled (config, tile, linear, shape), "
-                f"κ={self.kappa:.3f}, glue={self.glue_us:.2f} µs)" + (f" [{self.note}]" if self.note else ''))
+                f"η={self.eta:.3f}, κ={self.kappa:.3f}, glue={self.glue_us:.2f} µs)" + (f" [{self.note}]" if self.note else ''))
 
     def _curve(self, key:tuple, x:float, what:str) -> float:
         if key not in self.curves:
@@ -382,7 +385,7 @@ class PerfModel:
         costs = [self.tile_cost(c, t, linear, shape.hidden, shape.intermediate) for c, t in br]
         rows = n_tokens if linear == 'gate_up' else int(np.sum(tokens))
         r = launch_us(costs, [t for _, t in br], np.array([br.index(allocation[e][linear]) for e in range(len(allocation))]),
-                      tokens, N, sm_count=self.sm_count, branch_penalty=self.kappa)
+                      tokens, N, sm_count=self.sm_count, branch_penalty=self.kappa, warps_penalty=self.eta)
         return dict(prologue=sum(self.prologue_us(m, rows, K) for m in _modes(br)), **r)
 
     def block_parts(self, shape, # layer sizes (`LayerShape` or the allocator's `ModelShape`)
@@ -408,6 +411,21 @@ class PerfModel:
         "Predicted µs of one MoE block (see `block_parts`)."
         return self.block_parts(shape, tokens, allocation, n_tokens)['total']
 
+    def _fit_eta(self) -> float:
+        "η: median relative slowdown of a small tile's many tiles inside a kernel with more warps, over the table's `host` probes (0 without any)."
+        ks = []
+        for (c, t, lin, H, I, host), pts in self._points.items():
+            if host is None or 'sat1' not in pts: continue
+            p, K, N = pts['sat1'], *linear_dims(lin, H, I)
+            costs = [self.tile_cost(c, t, lin, H, I), self.tile_cost(host[0], tuple(host[1]), lin, H, I)]
+            E = p['experts'] + 1  # the host is the last expert, without tokens
+            r = launch_us(costs, [t, tuple(host[1])], np.r_[np.zeros(E - 1, int), 1], np.r_[np.full(E - 1, p['tokens']), 0], N,
+                          sm_count=self.sm_count)
+            core = max(r['slots'], r['throughput'])
+            net = p['us'] - sum(self.prologue_us(m, p['rows'], K) for m in _modes([(c, t)])) - r['c0'] - r['empty']
+            if core > r['latency']: ks.append(net / core - 1)
+        return max(0.0, float(np.median(ks))) if ks else 0.0
+
     def _fit_kappa(self) -> float:
         "κ: median relative slowdown per extra executed config over the table's `mixed` entries that are not latency-bound (0 without any)."
         ks = []
@@ -418,7 +436,7 @@ class PerfModel:
             except PerfTableError: continue
             cnt = np.zeros(e['n_experts'], dtype=np.int64); cnt[:e['experts']] = e['tokens']
             branch_of = np.arange(e['n_experts']) % len(br)
-            r = launch_us(costs, [t for _, t in br], branch_of, cnt, N, sm_count=self.sm_count)
+            r = launch_us(costs, [t for _, t in br], branch_of, cnt, N, sm_count=self.sm_count, warps_penalty=self.eta)
             used, core = len({int(b) for b in branch_of[cnt > 0]}), max(r['slots'], r['throughput'])
             net = e['us'] - sum(self.prologue_us(m, e['rows'], K) for m in _modes(br)) - r['c0'] - r['empty']
             if used > 1 and core > r['latency']: ks.append((net / core - 1) / (used - 1))
@@ -447,11 +465,12 @@ class PerfModel:
         tc = self.tile_cost(c, tile, linear, shape.hidden, shape.intermediate)
         own = launch_us([tc], [tile], np.zeros(E, dtype=int), tokens, N, sm_count=self.sm_count)
         br, ref, mix = [branch], own, 1.0
-        if at is not None:  # the kernel `at` compiles (plus this branch), its binding bound and its mix slowdown
+        if at is not None:  # the kernel `at` compiles (plus this branch), its binding bound and its mix and warps slowdowns
             ab = _branches(at, linear)
             br = ab + [branch] * (branch not in ab)
             ref = self.linear_parts(shape, linear, tokens, at, -(-A // shape.top_k))
             mix = 1 + self.kappa * max(0, len({at[e][linear] for e in np.flatnonzero(tokens)}) - 1)
+            mix *= 1 + self.eta * (tc.warps < launch_params([b[1] for b in br])['num_warps'])
         lam, d, _ = expert_sums(tc, tile, tokens, N)
         share = tokens / A
         if ref['throughput'] >= max(ref['slots'], ref['latency']): core = mix * d
@@ -770,7 +789,7 @@ def case_routings(case:dict, shape, copies:int, # routings to draw (one per time
     return out
 
 # %% ../nbs/03_perf.ipynb #fad17750
-HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 20261126, 12, 6
+HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 20261127, 12, 6  # redrawn after η was added (first draw: 20261126)
 HELDOUT_FEW, HELDOUT_MANY = tuple(range(1, 17)), tuple(range(256, 8193))
 
 def random_groups(model:PerfModel, # the table's model: which pairs are profiled (and run) on every shape
