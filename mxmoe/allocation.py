@@ -30,7 +30,7 @@ class AllocationError(MxMoEError):
 LINEAR_KINDS = tuple(PLAN_LINEARS)  # ('gate_up', 'down'): gate and up share one config
 CANDIDATE_SETS = {'weight-only': tuple(WEIGHT_ONLY), 'weight-activation': tuple(WEIGHT_ACT),
                   'both': tuple(WEIGHT_ONLY) + tuple(WEIGHT_ACT)}
-DEFAULT_TILES = ((16, 64, 128), (64, 128, 128), (128, 128, 128))  # (BLOCK_M, BLOCK_N, BLOCK_K), a subset of kernels.TILES
+DEFAULT_TILES = ((16, 64, 128), (16, 128, 128), (32, 64, 128), (64, 128, 128), (128, 128, 64), (128, 128, 128))  # (BLOCK_M, BLOCK_N, BLOCK_K), a subset of kernels.TILES
 
 def candidate_configs(candidates:str|Sequence[str]='weight-only', # a name in CANDIDATE_SETS or config names
                      ) -> tuple[str, ...]:
