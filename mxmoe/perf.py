@@ -411,6 +411,12 @@ class PerfModel:
         "Predicted µs of one MoE block (see `block_parts`)."
         return self.block_parts(shape, tokens, allocation, n_tokens)['total']
 
+    def _excess(self, us:float, rows:int, K:int, branches:list, r:dict) -> float|None:
+        "A measured launch's time `us` (prologues of `rows` rows included) over the many-tile bound of its prediction `r`, less one; None when `r` is latency-bound."
+        core = max(r['slots'], r['throughput'])
+        if core <= r['latency']: return None
+        return (us - sum(self.prologue_us(m, rows, K) for m in _modes(branches)) - r['c0'] - r['empty']) / core - 1
+
     def _fit_eta(self) -> float:
         "η: median relative slowdown of a small tile's many tiles inside a kernel with more warps, over the table's `host` probes (0 without any)."
         ks = []
@@ -421,9 +427,7 @@ class PerfModel:
             E = p['experts'] + 1  # the host is the last expert, without tokens
             r = launch_us(costs, [t, tuple(host[1])], np.r_[np.zeros(E - 1, int), 1], np.r_[np.full(E - 1, p['tokens']), 0], N,
                           sm_count=self.sm_count)
-            core = max(r['slots'], r['throughput'])
-            net = p['us'] - sum(self.prologue_us(m, p['rows'], K) for m in _modes([(c, t)])) - r['c0'] - r['empty']
-            if core > r['latency']: ks.append(net / core - 1)
+            if (x := self._excess(p['us'], p['rows'], K, [(c, t)], r)) is not None: ks.append(x)
         return max(0.0, float(np.median(ks))) if ks else 0.0
 
     def _fit_kappa(self) -> float:
@@ -437,9 +441,8 @@ class PerfModel:
             cnt = np.zeros(e['n_experts'], dtype=np.int64); cnt[:e['experts']] = e['tokens']
             branch_of = np.arange(e['n_experts']) % len(br)
             r = launch_us(costs, [t for _, t in br], branch_of, cnt, N, sm_count=self.sm_count, warps_penalty=self.eta)
-            used, core = len({int(b) for b in branch_of[cnt > 0]}), max(r['slots'], r['throughput'])
-            net = e['us'] - sum(self.prologue_us(m, e['rows'], K) for m in _modes(br)) - r['c0'] - r['empty']
-            if used > 1 and core > r['latency']: ks.append((net / core - 1) / (used - 1))
+            used = len({int(b) for b in branch_of[cnt > 0]})
+            if used > 1 and (x := self._excess(e['us'], e['rows'], K, br, r)) is not None: ks.append(x / (used - 1))
         return max(0.0, float(np.median(ks))) if ks else 0.0
 
     def _fit_glue(self) -> float:
