@@ -49,8 +49,8 @@ class QuantConfig:
 # %% ../nbs/00b_quant.ipynb #cbb76b12
 CONFIGS: dict[str, QuantConfig] = {c.name: c for c in [
     QuantConfig('w1g128', 1, 128),
-    QuantConfig('w2g128', 2, 128), QuantConfig('w2g64', 2, 64), QuantConfig('w2g32', 2, 32),
-    QuantConfig('w3g128', 3, 128), QuantConfig('w3g64', 3, 64),
+    QuantConfig('w2', 2), QuantConfig('w2g128', 2, 128), QuantConfig('w2g64', 2, 64), QuantConfig('w2g32', 2, 32),
+    QuantConfig('w3', 3), QuantConfig('w3g128', 3, 128), QuantConfig('w3g64', 3, 64),
     QuantConfig('w4g128', 4, 128),
     QuantConfig('w4', 4), QuantConfig('w8', 8),
     QuantConfig('w8a8', 8, sym=True, a_bits=8),
