@@ -1,8 +1,8 @@
 """Issue #12: which weight-only candidates let an accuracy-only allocation beat uniform GPTQ most? The embedded model (GPU).
 
 Builds one 'model'-loss sensitivity table (GPTQ, 128 calibration windows for the statistics, KL on 16 of them) over
-the shipped weight-only configs plus probe-only ones added here: w1 with groups of 64 and 32, and a Hadamard-rotated
-twin of every config (name + 'h'; the kernels do not run rotated weight-only configs). Then measures the WikiText-2
+the shipped weight-only configs plus w1 with groups of 64 and 32 (probe-only, added here) and the Hadamard-rotated
+twin of every config (name + 'h', `mxmoe.quant.rotated_config`). Then measures the WikiText-2
 test perplexity of uniform plans and of the global-budget accuracy-only allocation at 2.25 and 3.25 bits for each
 candidate set. ~3.5 min on an H100.
 
@@ -10,7 +10,7 @@ candidate set. ~3.5 min on an H100.
 """
 import argparse, collections, copy, datetime, json, time
 import torch
-from mxmoe.quant import CONFIGS, QuantConfig
+from mxmoe.quant import CONFIGS, QuantConfig, rotated_config
 from mxmoe.core import calibration_windows, eval_windows, perplexity, write_atomic
 from mxmoe.embedded import load_embedded
 from mxmoe.stats import collect_stats
@@ -21,7 +21,7 @@ from mxmoe.evaluate import apply_plan_, uniform_plan
 BASE = ['w1g128', 'w2g128', 'w2g64', 'w2g32', 'w3g128', 'w3g64', 'w4g128', 'w4', 'w8']  # the candidates before w2 / w3
 PER_CHANNEL = ['w2', 'w3']
 W1_FINE = [QuantConfig('w1g64', 1, 64), QuantConfig('w1g32', 1, 32)]
-ROTATED = [QuantConfig(n + 'h', CONFIGS[n].w_bits, CONFIGS[n].group_size, hadamard=True) for n in BASE + PER_CHANNEL]
+ROTATED = [rotated_config(n) for n in BASE + PER_CHANNEL]
 SETS = {'base': BASE, 'perchan': BASE + PER_CHANNEL, 'w1fine': BASE + [c.name for c in W1_FINE],
         'rot': BASE + [c.name for c in ROTATED], 'rot_only': [c.name for c in ROTATED],
         'all': BASE + PER_CHANNEL + [c.name for c in W1_FINE + ROTATED]}
@@ -31,7 +31,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--out', default='bench/results/candidate_probe_h100.json')
     a = p.parse_args()
-    for c in W1_FINE + ROTATED: CONFIGS.setdefault(c.name, c)  # probe-only configs, this process only
+    for c in W1_FINE: CONFIGS.setdefault(c.name, c)  # probe-only configs, this process only
     t0 = time.time()
     model, tok = load_embedded(device='cuda')
     calib = calibration_windows(tok, 128, 512, seed=0)

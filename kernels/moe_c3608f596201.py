@@ -16,7 +16,7 @@ GATE_UP_LAUNCH = {'num_warps': 8, 'num_stages': 3}
 
 @triton.jit(do_not_specialize=['E', 'TOPK'])
 def gate_up_kernel(x_ptr, sorted_ptr, out_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, TOPK,
-        xq2_ptr, xs2_ptr,  # activations quantized for mode 2
+        xq2_ptr, xs2_ptr,  # activations from prologue mode 2 (quantized)
         b0_q0, b0_s,  # branch 0: w8a8fp8, tile (128, 128, 128)
         EP2: tl.constexpr):
     "rows of each expert x its [2N, K] weight; writes SiLU(gate) * up [rows, N] in sorted row order."
@@ -36,7 +36,7 @@ DOWN_LAUNCH = {'num_warps': 8, 'num_stages': 3}
 
 @triton.jit(do_not_specialize=['E'])
 def down_kernel(x_ptr, sorted_ptr, rw_ptr, out_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E,
-        xq2_ptr, xs2_ptr,  # activations quantized for mode 2
+        xq2_ptr, xs2_ptr,  # activations from prologue mode 2 (quantized)
         b0_q0, b0_s,  # branch 0: w8a8fp8, tile (128, 128, 128)
         EP2: tl.constexpr):
     "sorted rows x each expert's [N, K] weight; writes router weight x output into each row's (token, k) slot."

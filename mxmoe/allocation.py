@@ -11,7 +11,7 @@ from typing import Protocol, Sequence
 import numpy as np
 import pandas as pd
 from .core import MxMoEError, moe_layers, write_atomic
-from .quant import CONFIGS, WEIGHT_ONLY, WEIGHT_ACT, QuantConfigError, get_config
+from .quant import CONFIGS, WEIGHT_ONLY, WEIGHT_ACT, QuantConfigError, get_config, rotated_config
 from .core import PLAN_LINEARS
 from .kernels import TILES, TileError, check_tile
 
@@ -21,7 +21,7 @@ __all__ = ['LINEAR_KINDS', 'CANDIDATE_SETS', 'DEFAULT_TILES', 'TABLE_COLUMNS', '
            'RooflineCost', 'AllocationProblem', 'build_problem', 'objective', 'Point', 'least_budget', 'solve_choices',
            'supported_frontiers', 'pick', 'sampled_frontier', 'linearized', 'allocation_dict', 'allocate',
            'validate_allocation', 'save_allocation', 'load_allocation', 'allocation_frame', 'allocation_plan',
-           'layer_allocation', 'expert_bits', 'plot_allocation', 'make_explorer']
+           'layer_allocation', 'expert_bits', 'plot_allocation', 'covered_sets', 'make_explorer']
 
 # %% ../nbs/04_allocation.ipynb #04aa872e
 class AllocationError(MxMoEError):
@@ -29,7 +29,8 @@ class AllocationError(MxMoEError):
 
 LINEAR_KINDS = tuple(PLAN_LINEARS)  # ('gate_up', 'down'): gate and up share one config
 CANDIDATE_SETS = {'weight-only': tuple(WEIGHT_ONLY), 'weight-activation': tuple(WEIGHT_ACT),
-                  'both': tuple(WEIGHT_ONLY) + tuple(WEIGHT_ACT)}
+                  'both': tuple(WEIGHT_ONLY) + tuple(WEIGHT_ACT),
+                  'weight-only+rotated': tuple(WEIGHT_ONLY) + tuple(rotated_config(c).name for c in WEIGHT_ONLY)}
 DEFAULT_TILES = ((16, 64, 128), (16, 128, 128), (32, 64, 128), (64, 128, 128), (128, 128, 64), (128, 128, 128))  # (BLOCK_M, BLOCK_N, BLOCK_K), a subset of kernels.TILES
 
 def candidate_configs(candidates:str|Sequence[str]='weight-only', # a name in CANDIDATE_SETS or config names
@@ -580,6 +581,11 @@ def plot_allocation(alloc:dict, frontier:np.ndarray|None=None):
     ax2.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+def covered_sets(table:pd.DataFrame # sensitivity table
+                ) -> list[str]:
+    "The names in `CANDIDATE_SETS` whose every config has losses in `table`: what an explorer can offer."
+    return [n for n, cs in CANDIDATE_SETS.items() if set(cs) <= set(table.config)]
 
 def make_explorer(table:pd.DataFrame, # sensitivity table
                   model, # Hugging Face MoE model or its `ModelShape`

@@ -67,7 +67,7 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument('--out', type=Path, default=Path('mxmoe_out'), help='report directory (default mxmoe_out)')
     r.add_argument('--n-calib', type=int, default=128, help='calibration windows (default 128)')
     r.add_argument('--seqlen', type=int, default=512, help='tokens per window (default 512)')
-    r.add_argument('--candidates', default='weight-only', help="candidate set: 'weight-only', 'weight-activation', 'all' or comma-separated config names")
+    r.add_argument('--candidates', default='weight-only', help="candidate set: 'weight-only', 'weight-activation', 'both', 'weight-only+rotated' (with the Hadamard-rotated twins) or comma-separated config names")
     r.add_argument('--method', default='gptq', choices=['rtn', 'gptq', 'gptq_had'], help='quantizer (default gptq)')
     r.add_argument('--loss', default='auto', choices=['auto', 'linear', 'block', 'model'], help="sensitivity loss the allocator minimizes (default auto: 'model' on a GPU, 'block' on a CPU)")
     r.add_argument('--scope', default='global', choices=['layer', 'global'], help='one budget across the model (default) or per layer (MxMoE)')
@@ -115,7 +115,8 @@ MODEL_LOSS_WINDOWS = 16  # calibration windows the 'model' loss is measured on, 
 
 def _candidates(arg:str):
     "The candidate set named on the command line."
-    return arg if arg in ('weight-only', 'weight-activation', 'all') else [c.strip() for c in arg.split(',') if c.strip()]
+    from mxmoe.allocation import CANDIDATE_SETS
+    return arg if arg in CANDIDATE_SETS else [c.strip() for c in arg.split(',') if c.strip()]
 
 def resolve_loss(loss:str, device:str) -> str:
     "The loss kind `--loss` means on `device`: 'auto' is 'model' on a GPU and 'block' on a CPU."

@@ -5,14 +5,13 @@
 # %% ../nbs/06_eval.ipynb #6a01e8bc
 from __future__ import annotations
 import json, os, shutil, tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 import torch
 from safetensors.torch import save_file, load_file
 import pandas as pd
 from .core import MxMoEError, moe_layers, MoELayer, PLAN_LINEARS, plan_weight, override_experts
-from .quant import QTensor, get_config, rtn_quantize, weight_of, fake_qlinear
+from .quant import QTensor, get_config, rotated_config, rtn_quantize, weight_of, fake_qlinear
 from .allocation import layer_allocation
 from .codegen import MoELayerWeights, default_tile, moe_experts_forward, pack_layer
 
@@ -86,15 +85,21 @@ def activation_quantized_forward(qts:dict[tuple[int, str], QTensor]):
     return forward
 
 # %% ../nbs/06_eval.ipynb #8e93c7cb
+def _code_config(config:str, qt:QTensor|None) -> str:
+    "The config a `config` linear's codes `qt` run as: its rotated twin (`w2g128h`) when `gptq_had` rotated them."
+    return qt.cfg.name if qt is not None and qt.cfg == rotated_config(config) else config
+
 def kernel_allocation(layer:MoELayer, plan:dict[Key, str],
+                      qts:dict[Key, QTensor]|None=None, # the codes: `gptq_had`-rotated weight-only ones run as rotated twins
                       allocation:dict|None=None, # an `mxmoe.allocation` allocation: its configs and tiles are used
                       tokens_per_expert:float=1, # without `allocation`: picks the tiles with `default_tile`
                      ) -> dict:
     "`layer`'s {expert: {linear: (config, tile)}} as `mxmoe.codegen` takes it: from `allocation`, else `plan` (bf16 where it is silent) and `default_tile`."
-    if allocation is not None: return layer_allocation(allocation, layer.index)
-    cfg = lambda e, lin: plan.get((layer.index, e, lin), 'bf16')
-    return {e: {lin: (cfg(e, lin), default_tile(cfg(e, lin), tokens_per_expert)) for lin in PLAN_LINEARS}
-            for e in range(layer.n_experts)}
+    qts = qts or {}
+    a = layer_allocation(allocation, layer.index) if allocation is not None else {
+        e: {lin: (c, default_tile(c, tokens_per_expert)) for lin in PLAN_LINEARS for c in [plan.get((layer.index, e, lin), 'bf16')]}
+        for e in range(layer.n_experts)}
+    return {e: {lin: (_code_config(c, qts.get((layer.index, e, lin))), t) for lin, (c, t) in a[e].items()} for e in a}
 
 def pack_moe_layer(layer:MoELayer, qts:dict[Key, QTensor], alloc:dict) -> MoELayerWeights:
     "`layer`'s experts packed for the kernels of `alloc`: the codes in `qts`, the model's own weights for bf16 linears."
@@ -116,7 +121,7 @@ def install_kernels_(model, qts:dict[Key, QTensor], plan:dict[Key, str], allocat
     covered, packed = {li for li, _, _ in plan}, {}
     for l in moe_layers(model):
         if l.index not in covered: continue
-        packed[l.index] = p = pack_moe_layer(l, qts, kernel_allocation(l, plan, allocation, tokens_per_expert))
+        packed[l.index] = p = pack_moe_layer(l, qts, kernel_allocation(l, plan, qts, allocation, tokens_per_expert))
         override_experts(l, kernel_experts(p))
     return packed
 
@@ -169,7 +174,7 @@ def load_quantized(path:str|Path, dtype:torch.dtype|None=None,
     qts = {}
     for k, c in plan.items():
         cfg = get_config(c)
-        if k in rotated: cfg = replace(cfg, hadamard=True)
+        if k in rotated: cfg = rotated_config(cfg)
         if not cfg.quantized: continue
         q = tensors[f'{_key_str(k)}.q']
         qts[k] = QTensor(q.view(torch.float8_e4m3fn) if cfg.w_format == 'fp8' else q, tensors[f'{_key_str(k)}.scale'], tensors.get(f'{_key_str(k)}.zero'), cfg)

@@ -14,10 +14,10 @@ from .core import MxMoEError
 from .quant import CONFIGS, QTensor, QuantConfig, get_config, fake_qlinear, hadamard_matrix
 
 # %% auto #0
-__all__ = ['PLANES', 'K_ALIGN', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'EP2', 'ROUTE_SMALL', 'PackError',
-           'pack_codes', 'unpack_codes', 'PackedWeight', 'pack_weight', 'unpack_weight', 'TileError', 'check_tile',
-           'launch_params', 'kernel_constants', 'find_tile', 'grid_bound', 'tile_schedule', 'gate_up_tile', 'down_tile',
-           'route', 'quantize_activations', 'linear_reference']
+__all__ = ['PLANES', 'K_ALIGN', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'ACT_ROT', 'ACT_MODES', 'EP2',
+           'ROUTE_SMALL', 'PackError', 'pack_codes', 'unpack_codes', 'PackedWeight', 'pack_weight', 'unpack_weight',
+           'TileError', 'check_tile', 'launch_params', 'kernel_constants', 'find_tile', 'grid_bound', 'tile_schedule',
+           'gate_up_tile', 'down_tile', 'route', 'quantize_activations', 'linear_reference']
 
 # %% ../nbs/05a_kernels.ipynb #1357d76a
 PLANES: dict[int, tuple[int, ...]] = {1: (1,), 2: (2,), 3: (2, 1), 4: (4,), 8: (8,)}  # plane widths of b-bit codes
@@ -95,9 +95,6 @@ def pack_weight(qt:QTensor|torch.Tensor # quantized weight [..., N, K], or a pla
     if isinstance(qt, torch.Tensor):
         return PackedWeight(CONFIGS['bf16'], tuple(qt.shape), (qt.to(torch.bfloat16).contiguous(),))
     cfg = qt.cfg
-    if cfg.hadamard and cfg.a_bits == 16:
-        raise PackError(f"{cfg.name} weights rotated by a Hadamard matrix (method 'gptq_had') need rotated activations, "
-                        "which the kernels only produce for w4a4; quantize weight-only configs with 'gptq' or 'rtn'")
     if _packs_bytes(cfg): data = (qt.q.contiguous(),)
     else:
         q = qt.q.to(torch.int32)
@@ -141,20 +138,21 @@ def launch_params(tiles) -> dict:
     return dict(num_warps=8 if big else 4, num_stages=3)
 
 # %% ../nbs/05a_kernels.ipynb #c1de993f
-ACT_BF16, ACT_INT8, ACT_FP8, ACT_INT4 = 0, 1, 2, 3
+ACT_BF16, ACT_INT8, ACT_FP8, ACT_INT4, ACT_ROT = 0, 1, 2, 3, 4  # ACT_ROT: bf16, rotated by mxmoe.quant.hadamard_matrix(K)
+ACT_MODES = (ACT_INT8, ACT_FP8, ACT_INT4, ACT_ROT)  # the modes with a prologue launch
 
 def kernel_constants(cfg:QuantConfig|str) -> dict[str, int]:
     "The compile-time constants (W_KIND, W_BITS, GROUP, A_MODE) of the inner loop that runs `cfg`."
     cfg = get_config(cfg)
     if not cfg.quantized: return dict(W_KIND=0, W_BITS=16, GROUP=-1, A_MODE=ACT_BF16)
-    if cfg.w_format == 'fp8' and cfg.a_format == 'fp8' and cfg.group_size == -1:
+    if cfg.w_format == 'fp8' and cfg.a_format == 'fp8' and cfg.group_size == -1 and not cfg.hadamard:
         return dict(W_KIND=4, W_BITS=8, GROUP=-1, A_MODE=ACT_FP8)
-    if cfg.sym and cfg.w_bits == 8 and cfg.a_bits == 8 and cfg.group_size == -1:
+    if cfg.sym and cfg.w_bits == 8 and cfg.a_bits == 8 and cfg.group_size == -1 and not cfg.hadamard:
         return dict(W_KIND=2, W_BITS=8, GROUP=-1, A_MODE=ACT_INT8)
     if cfg.sym and cfg.w_bits == 4 and cfg.a_bits == 4 and cfg.group_size == 128:
         return dict(W_KIND=3, W_BITS=4, GROUP=128, A_MODE=ACT_INT4)
     if not cfg.sym and cfg.weight_only and cfg.w_format == 'int' and cfg.w_bits in PLANES:
-        return dict(W_KIND=1, W_BITS=cfg.w_bits, GROUP=cfg.group_size, A_MODE=ACT_BF16)
+        return dict(W_KIND=1, W_BITS=cfg.w_bits, GROUP=cfg.group_size, A_MODE=ACT_ROT if cfg.hadamard else ACT_BF16)
     raise PackError(f"No kernel runs config {cfg}; the supported ones are those in mxmoe.quant.CONFIGS")
 
 # %% ../nbs/05a_kernels.ipynb #a666a81c
@@ -565,15 +563,20 @@ def _quant_rows_kernel(x_ptr, q_ptr, s_ptr, R, K, MODE: tl.constexpr, BR: tl.con
 # %% ../nbs/05a_kernels.ipynb #1336a649
 _ROTATION: dict = {}
 
+def _rotation(K:int, device, dtype) -> torch.Tensor:
+    "mxmoe.quant.hadamard_matrix(K) on `device` in `dtype`, built once."
+    key = (K, device, dtype)
+    if key not in _ROTATION: _ROTATION[key] = hadamard_matrix(K).to(device, dtype)
+    return _ROTATION[key]
+
 def quantize_activations(x:torch.Tensor, # activations [R, K] bf16 (CUDA)
-                         mode:int # ACT_INT8, ACT_FP8 or ACT_INT4 (rotated by mxmoe.quant.hadamard_matrix(K) first)
+                         mode:int # one of ACT_MODES (ACT_INT4 and ACT_ROT rotate by mxmoe.quant.hadamard_matrix(K) first)
                         ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Codes [R, K] (int8 or fp8) and fp32 scales [R, G] of `x`, as `fake_quantize_activations` quantizes them."
+    "Codes [R, K] (int8 or fp8) and fp32 scales [R, G] of `x`, as `fake_quantize_activations` quantizes them; for ACT_ROT the rotated bf16 `x` and an unused scale."
     R, K = x.shape
-    if mode == ACT_INT4:  # w4a4 weights live in the rotated space: rotate the activations in fp32
-        key = (K, x.device)
-        if key not in _ROTATION: _ROTATION[key] = hadamard_matrix(K).to(x.device)
-        x = x.float() @ _ROTATION[key]
+    if mode == ACT_ROT:  # one bf16 GEMM (fp32 accumulation): the rotated weight-only twins run on this copy
+        return x.to(torch.bfloat16) @ _rotation(K, x.device, torch.bfloat16), x.new_empty(1, dtype=torch.float32)
+    if mode == ACT_INT4: x = x.float() @ _rotation(K, x.device, torch.float32)  # w4a4 weights live in the rotated space
     q = torch.empty(R, K, dtype=torch.float8_e4m3fn if mode == ACT_FP8 else torch.int8, device=x.device)
     s = torch.empty(R, triton.cdiv(K, 128) if mode == ACT_INT4 else 1, dtype=torch.float32, device=x.device)
     BR = 16

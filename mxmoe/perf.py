@@ -12,10 +12,11 @@ import pandas as pd
 import torch
 import mxmoe
 from .core import MxMoEError
-from .quant import CONFIGS, get_config
-from .kernels import (ACT_BF16, TILES, TileError, check_tile, grid_bound, kernel_constants, launch_params,
+from .quant import CONFIGS, get_config, plain_config
+from .kernels import (ACT_BF16, ACT_MODES, TILES, TileError, check_tile, grid_bound, kernel_constants, launch_params,
                            quantize_activations, route)
-from .codegen import CODEGEN_VERSION, LINEARS, moe_experts_forward, normalize_allocation, quantize_layer, launch_linear
+from .codegen import (CODEGEN_VERSION, LINEARS, moe_experts_forward, normalize_allocation, quantize_layer, launch_linear,
+                           _branches, _modes)
 
 # %% auto #0
 __all__ = ['QWEN15', 'DSV2LITE', 'EMPTY_PROGRAMS', 'TABLE_FORMAT', 'MIN_LOAD', 'PROFILE_CMD', 'DEFAULT_DEVICE',
@@ -273,7 +274,7 @@ def synthetic_table(shapes=(QWEN15, LayerShape('embedded', 16, 256, 128, 4)), # 
     pro = lambda mode, rows, K: 2.0 + rows * K / 2e6
     ents = [dict(kind='route', n_experts=s.n_experts, assignments=a, us=3.0 + a / 4096) for s in shapes for a in (1, 4096, 65536)]
     ents += [dict(kind='prologue', mode=m, rows=r, K=K, us=pro(m, r, K)) for s in shapes for K in (s.hidden, s.intermediate)
-             for m in (1, 2, 3) for r in (1, 16, 65536)]
+             for m in ACT_MODES for r in (1, 16, 65536)]
     ents += [dict(kind='reduce', tokens=n, top_k=s.top_k, hidden=s.hidden, us=2.0 + n * s.hidden / 1e6) for s in shapes for n in (1, 16384)]
     for s in shapes:
         for config in configs or list(CONFIGS):
@@ -303,15 +304,6 @@ def _curve(xs, ys, x, what:str) -> float:
         warnings.warn(f"{what}: {x} is beyond the profiled {xs[-1]:g}; extrapolating linearly", stacklevel=3)
         return float(ys[-1] + (x - xs[-1]) * (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]))
     return float(np.interp(x, xs, ys))
-
-def _modes(branches) -> list[int]:
-    "Activation-quantization modes (prologue launches) the configs of `branches` need."
-    return sorted({kernel_constants(c)['A_MODE'] for c, _ in branches} - {ACT_BF16})
-
-def _branches(allocation:dict, linear:str) -> list:
-    "Distinct (config, tile) of `linear` in a normalized allocation, in codegen's canonical order."
-    names = list(CONFIGS)
-    return sorted({a[linear] for a in allocation.values()}, key=lambda b: (names.index(b[0]), b[1]))
 
 # %% ../nbs/03_perf.ipynb #b8a145b3
 PROFILE_CMD = ("PYTHONPATH=. python bench/profile_perf.py --out data/perf --resume data/perf --shapes NAME:E,H,I,k "
@@ -363,7 +355,8 @@ class PerfModel:
         return 0.0 if top_k == 1 else self._curve(('reduce', top_k, hidden), tokens, 'top-k sum')
 
     def tile_cost(self, config:str, tile:tuple, linear:str, hidden:int, intermediate:int, host=None) -> TileCost:
-        "The fitted cost of one (config, tile, linear, shape); a clear error if the table lacks it."
+        "The fitted cost of one (config, tile, linear, shape); a clear error if the table lacks it. A rotated weight-only twin costs its plain config's loop: its rotation is a prologue (`linear_parts`)."
+        config = plain_config(config).name
         tile = check_tile(config, tile)
         key = (get_config(config).name, tuple(tile), linear, hidden, intermediate, host)
         if key[:2] in self.unsupported:
@@ -501,7 +494,7 @@ class PerfModel:
                 for tile in tiles:
                     try: tile = check_tile(c, tile)
                     except TileError: continue
-                    if (get_config(c).name, tile) in self.unsupported: continue
+                    if (plain_config(c).name, tile) in self.unsupported: continue
                     frames.append(pd.DataFrame(dict(expert=np.arange(E), linear=linear, config=get_config(c).name, tile=[tile] * E,
                                                     time_us=self.choice_us(shape, linear, tokens, (get_config(c).name, tile), at))))
         if not frames: raise PerfTableError(f"No candidate (config, tile) pair can run: configs {list(configs)}, tiles {list(tiles)}")
@@ -684,7 +677,7 @@ def profile_fixed(shape, # layer sizes
     for K in sorted({H, I}):
         for rows in ROWS_GRID:
             x = torch.randn(rows, K, device='cuda', generator=g).to(torch.bfloat16)
-            for mode in (1, 2, 3):
+            for mode in ACT_MODES:
                 add(dict(kind='prologue', mode=mode, rows=rows, K=K), [lambda m=mode: quantize_activations(x, m)] * 8)
     for T in TOKENS_GRID:
         y = torch.randn(T * k, H, device='cuda', generator=g).to(torch.bfloat16)

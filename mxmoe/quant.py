@@ -5,15 +5,15 @@
 # %% ../nbs/00b_quant.ipynb #fcd88c22
 from __future__ import annotations
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import torch
 from .core import MxMoEError
 
 # %% auto #0
-__all__ = ['CONFIGS', 'WEIGHT_ONLY', 'WEIGHT_ACT', 'FP8_MAX', 'METHODS', 'QuantConfigError', 'QuantConfig', 'get_config',
-           'QTensor', 'group_params', 'quantize_codes', 'dequantize_codes', 'rtn_quantize', 'dequantize',
-           'fake_quantize', 'fake_quantize_activations', 'QuantError', 'mse_group_params', 'gptq_quantize',
-           'hadamard_matrix', 'quantize_weight', 'weight_of', 'fake_qlinear']
+__all__ = ['CONFIGS', 'WEIGHT_ONLY', 'WEIGHT_ACT', 'ROTATED_SUFFIX', 'FP8_MAX', 'METHODS', 'QuantConfigError', 'QuantConfig',
+           'get_config', 'rotated_config', 'plain_config', 'QTensor', 'group_params', 'quantize_codes',
+           'dequantize_codes', 'rtn_quantize', 'dequantize', 'fake_quantize', 'fake_quantize_activations', 'QuantError',
+           'mse_group_params', 'gptq_quantize', 'hadamard_matrix', 'quantize_weight', 'weight_of', 'fake_qlinear']
 
 # %% ../nbs/00b_quant.ipynb #eecc7770
 class QuantConfigError(MxMoEError, ValueError):
@@ -62,11 +62,29 @@ CONFIGS: dict[str, QuantConfig] = {c.name: c for c in [
 WEIGHT_ONLY = [n for n, c in CONFIGS.items() if c.weight_only and c.quantized]
 WEIGHT_ACT = [n for n, c in CONFIGS.items() if not c.weight_only]
 
+ROTATED_SUFFIX = 'h'  # 'w2g128h': w2g128 on Hadamard-rotated inputs
+
+def _rotatable(c:QuantConfig) -> bool: return c.weight_only and c.quantized and not c.hadamard
+
 def get_config(name:str) -> QuantConfig:
-    "The candidate config called `name`, or a clear error listing the known ones."
+    "The candidate config called `name` (a weight-only name + 'h' is its Hadamard-rotated twin), or a clear error listing the known ones."
     if isinstance(name, QuantConfig): return name
-    if name not in CONFIGS: raise QuantConfigError(f"Unknown quant config {name!r}; known configs: {', '.join(CONFIGS)}")
+    base = CONFIGS.get(name[:-len(ROTATED_SUFFIX)]) if name.endswith(ROTATED_SUFFIX) else None
+    if name not in CONFIGS and base is not None and _rotatable(base): return rotated_config(base)
+    if name not in CONFIGS: raise QuantConfigError(f"Unknown quant config {name!r}; known configs: {', '.join(CONFIGS)} "
+                                                   f"(a weight-only one + {ROTATED_SUFFIX!r} for its Hadamard-rotated twin)")
     return CONFIGS[name]
+
+def rotated_config(cfg:QuantConfig|str) -> QuantConfig:
+    "`cfg` on Hadamard-rotated inputs; for weight-only configs the named twin `cfg.name + 'h'` that the kernels run."
+    cfg = get_config(cfg)
+    if cfg.hadamard: return cfg
+    return replace(cfg, name=cfg.name + ROTATED_SUFFIX if _rotatable(cfg) else cfg.name, hadamard=True)
+
+def plain_config(cfg:QuantConfig|str) -> QuantConfig:
+    "The config whose inner loop a rotated weight-only twin runs (on rotated activations); any other config itself."
+    cfg = get_config(cfg)
+    return get_config(cfg.name[:-len(ROTATED_SUFFIX)]) if cfg.hadamard and cfg.weight_only else cfg
 
 # %% ../nbs/00b_quant.ipynb #87864d1d
 @dataclass
@@ -154,7 +172,6 @@ def fake_quantize_activations(x:torch.Tensor, # activations [..., K]
     return _ungrouped(dequantize_codes(quantize_codes(xg, scale, None, act), scale, None), x.shape[-1]).to(x.dtype)
 
 # %% ../nbs/00b_quant.ipynb #913e65b3
-from dataclasses import replace
 import functools
 from .core import MxMoEError
 
@@ -288,7 +305,7 @@ def quantize_weight(w:torch.Tensor, # weight [..., N, K]
     if method == 'rtn': qt = rtn_quantize(w, cfg)
     elif H is None: raise QuantError(f"method {method!r} needs the input Gram matrix H (see mxmoe.stats)")
     else: qt = gptq_quantize(w, H, cfg, **gptq_kw)
-    if rotate: qt.cfg = replace(qt.cfg, hadamard=True)
+    if rotate: qt.cfg = rotated_config(qt.cfg)
     return qt
 
 def weight_of(qt:QTensor) -> torch.Tensor:
