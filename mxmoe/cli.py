@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_cli.ipynb #d198907e
 from __future__ import annotations
-import argparse, hashlib, json, sys
+import argparse, hashlib, json, sys, warnings
 from pathlib import Path
 from typing import Callable
 from .core import MxMoEError, write_atomic
@@ -49,6 +49,14 @@ def _positive(s:str) -> float:
     if not v > 0: raise argparse.ArgumentTypeError(f"must be positive, got {v}")
     return v
 
+def _candidate_set(s:str) -> str|list[str]:
+    "A name in `mxmoe.allocation.CANDIDATE_SETS` or comma-separated config names, checked before any stage runs."
+    from mxmoe.allocation import AllocationError, CANDIDATE_SETS, candidate_configs
+    arg = s if s in CANDIDATE_SETS else [c.strip() for c in s.split(',') if c.strip()]
+    try: candidate_configs(arg)
+    except AllocationError as e: raise argparse.ArgumentTypeError(str(e)) from None
+    return arg
+
 def _existing_dir(s:str) -> Path:
     p = Path(s).expanduser()
     if not p.is_dir(): raise argparse.ArgumentTypeError(f"{p} is not a directory (it should hold wikitext-2-raw/ and wikitext-2/)")
@@ -67,7 +75,7 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument('--out', type=Path, default=Path('mxmoe_out'), help='report directory (default mxmoe_out)')
     r.add_argument('--n-calib', type=int, default=128, help='calibration windows (default 128)')
     r.add_argument('--seqlen', type=int, default=512, help='tokens per window (default 512)')
-    r.add_argument('--candidates', default='weight-only', help="candidate set: 'weight-only', 'weight-activation', 'both', 'weight-only+rotated' (with the Hadamard-rotated twins) or comma-separated config names")
+    r.add_argument('--candidates', type=_candidate_set, default='weight-only', help="candidate set: 'weight-only', 'weight-activation', 'both', 'weight-only+rotated' (with the Hadamard-rotated twins) or comma-separated config names")
     r.add_argument('--method', default='gptq', choices=['rtn', 'gptq', 'gptq_had'], help='quantizer (default gptq)')
     r.add_argument('--loss', default='auto', choices=['auto', 'linear', 'block', 'model'], help="sensitivity loss the allocator minimizes (default auto: 'model' on a GPU, 'block' on a CPU)")
     r.add_argument('--scope', default='global', choices=['layer', 'global'], help='one budget across the model (default) or per layer (MxMoE)')
@@ -92,9 +100,14 @@ def load_model(name:str, device:str='cpu') -> tuple:
         raise MxMoEError(f"Cannot load model {name!r} ({str(e).splitlines()[0]}); pass 'embedded', a local model folder, or a reachable Hugging Face id") from None
 
 # %% ../nbs/07_cli.ipynb #380ac74f
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    "A warning as the command prints it: one line, without the source line that raised it."
+    return f"mxmoe: warning: {message}\n"
+
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `mxmoe` command."
     args = make_parser().parse_args(argv)
+    fmt, warnings.formatwarning = warnings.formatwarning, _warning_line
     try:
         run_pipeline(args)
     except MxMoEError as e:
@@ -103,6 +116,7 @@ def main(argv:list[str]|None=None) -> int:
     except KeyboardInterrupt:
         print("mxmoe: interrupted; run the same command again to resume from the last finished stage", file=sys.stderr)
         return 130
+    finally: warnings.formatwarning = fmt
     return 0
 
 # %% ../nbs/07_cli.ipynb #151777a2
@@ -112,11 +126,6 @@ CPU_EVAL_WINDOWS = 32  # test windows evaluated by default without a GPU, to kee
 DEFAULT_POINTS = {'gpu': dict(bits=[2.25, 3.25, 4.25], r=[1.0, 0.75], wa_bits=5.25),  # the table
                   'cpu': dict(bits=[2.25, 3.25], r=[1.0], wa_bits=0.0)}  # minutes on 2 cores
 MODEL_LOSS_WINDOWS = 16  # calibration windows the 'model' loss is measured on, as in the validation (02b); fewer make small KLs noisy
-
-def _candidates(arg:str):
-    "The candidate set named on the command line."
-    from mxmoe.allocation import CANDIDATE_SETS
-    return arg if arg in CANDIDATE_SETS else [c.strip() for c in arg.split(',') if c.strip()]
 
 def resolve_loss(loss:str, device:str) -> str:
     "The loss kind `--loss` means on `device`: 'auto' is 'model' on a GPU and 'block' on a CPU."
@@ -220,7 +229,7 @@ def run_pipeline(args):
         write_atomic(out/'calibration_report.csv', st.summary().to_csv(index=False))
         return dict(path=str(save_stats(st, out/'stats.safetensors')), report=str(out/'calibration_report.csv'))
     stats = load_stats(stages('stats', calib, stats_stage)['path'])
-    points = mxmoe_points(args.bits, args.r, args.wa_bits, _candidates(args.candidates))
+    points = mxmoe_points(args.bits, args.r, args.wa_bits, args.candidates)
     uniform_wa = UNIFORM_WA if args.wa_bits else ()  # weight-activation baselines go with the weight-activation point
     configs = list(dict.fromkeys([c for p in points for c in candidate_configs(p['candidates'])] + list(uniform_wa)))
     sens = dict(calib, method=args.method, loss=loss, configs=configs)
