@@ -785,7 +785,7 @@ def case_routings(case:dict, shape, copies:int, # routings to draw (one per time
     return out
 
 # %% ../nbs/03_perf.ipynb #fad17750
-HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 20261127, 12, 6  # redrawn after η was added (first draw: 20261126)
+HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 20261127, 12, 6  # redrawn after η was added (first draw: 20261126); its pairs grew with w2, w3 (third draw)
 HELDOUT_FEW, HELDOUT_MANY = tuple(range(1, 17)), tuple(range(256, 8193))
 
 def random_groups(model:PerfModel, # the table's model: which pairs are profiled (and run) on every shape
