@@ -525,7 +525,7 @@ def _rint(y):
 
 @triton.jit
 def _quant_rows_kernel(x_ptr, q_ptr, s_ptr, R, K, MODE: tl.constexpr, BR: tl.constexpr, BK: tl.constexpr):
-    "Quantize rows of x [R, K] (bf16 or fp32): MODE 1 int8 / 2 fp8 per row, 3 int4 per row and group of BK (=128)."
+    "Quantize rows of x [R, K] (bf16 or fp32): MODE 1 int8 / 2 fp8 per row (BK ≥ K: whole rows in one pass), 3 int4 per row and group of BK (=128)."
     r = tl.program_id(0) * BR + tl.arange(0, BR)
     rmask = r < R
     rrow = r.to(tl.int64) * K
@@ -539,26 +539,21 @@ def _quant_rows_kernel(x_ptr, q_ptr, s_ptr, R, K, MODE: tl.constexpr, BR: tl.con
             q = _rint(tl.clamp(tl.math.div_rn(xf, s[:, None]), -7.0, 7.0))
             tl.store(q_ptr + rrow[:, None] + (k0 + kk)[None, :], q.to(tl.int8), mask=m2)
             tl.store(s_ptr + r * G + k0 // BK, s, mask=rmask)
-    else:
-        amax = tl.zeros((BR,), tl.float32)
-        for k0 in range(0, K, BK):
-            m2 = rmask[:, None] & ((k0 + kk) < K)[None, :]
-            x = tl.load(x_ptr + rrow[:, None] + (k0 + kk)[None, :], mask=m2, other=0.).to(tl.float32)
-            amax = tl.maximum(amax, tl.max(tl.abs(x), 1))
+    else:  # one pass: a K loop of dependent loads made a 1-row prologue take 16-45 µs
+        m2 = rmask[:, None] & (kk < K)[None, :]
+        x = tl.load(x_ptr + rrow[:, None] + kk[None, :], mask=m2, other=0.).to(tl.float32)
+        amax = tl.max(tl.abs(x), 1)
         if MODE == 1:
             s = tl.maximum(amax / 127.0, 1e-8)
         else:
             s = tl.maximum(amax / 448.0, 1e-12)
         tl.store(s_ptr + r, s, mask=rmask)
-        for k0 in range(0, K, BK):
-            m2 = rmask[:, None] & ((k0 + kk) < K)[None, :]
-            x = tl.load(x_ptr + rrow[:, None] + (k0 + kk)[None, :], mask=m2, other=0.).to(tl.float32)
-            y = tl.math.div_rn(x, s[:, None])
-            if MODE == 1:
-                q = _rint(tl.clamp(y, -127.0, 127.0)).to(tl.int8)
-            else:
-                q = tl.clamp(y, -448.0, 448.0).to(tl.float8e4nv)
-            tl.store(q_ptr + rrow[:, None] + (k0 + kk)[None, :], q, mask=m2)
+        y = tl.math.div_rn(x, s[:, None])
+        if MODE == 1:
+            q = _rint(tl.clamp(y, -127.0, 127.0)).to(tl.int8)
+        else:
+            q = tl.clamp(y, -448.0, 448.0).to(tl.float8e4nv)
+        tl.store(q_ptr + rrow[:, None] + kk[None, :], q, mask=m2)
 
 # %% ../nbs/05a_kernels.ipynb #1336a649
 _ROTATION: dict = {}
@@ -579,8 +574,9 @@ def quantize_activations(x:torch.Tensor, # activations [R, K] bf16 (CUDA)
     if mode == ACT_INT4: x = x.float() @ _rotation(K, x.device, torch.float32)  # w4a4 weights live in the rotated space
     q = torch.empty(R, K, dtype=torch.float8_e4m3fn if mode == ACT_FP8 else torch.int8, device=x.device)
     s = torch.empty(R, triton.cdiv(K, 128) if mode == ACT_INT4 else 1, dtype=torch.float32, device=x.device)
-    BR = 16
-    _quant_rows_kernel[(triton.cdiv(R, BR),)](x, q, s, R, K, MODE=mode, BR=BR, BK=128)
+    BK = 128 if mode == ACT_INT4 else triton.next_power_of_2(K)  # int4: one group per step; int8 / fp8: whole rows
+    BR = 16 if mode == ACT_INT4 else max(1, min(16, 8192 // BK))
+    _quant_rows_kernel[(triton.cdiv(R, BR),)](x, q, s, R, K, MODE=mode, BR=BR, BK=BK, num_warps=4 if BR * BK <= 8192 else 8)
     return q, s
 
 # %% ../nbs/05a_kernels.ipynb #3373c25a
