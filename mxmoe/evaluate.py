@@ -95,10 +95,12 @@ def kernel_allocation(layer:MoELayer, plan:dict[Key, str],
                       tokens_per_expert:float=1, # without `allocation`: picks the tiles with `default_tile`
                      ) -> dict:
     "`layer`'s {expert: {linear: (config, tile)}} as `mxmoe.codegen` takes it: from `allocation`, else `plan` (bf16 where it is silent) and `default_tile`."
-    qts = qts or {}
+    def planned(e, lin):
+        c = plan.get((layer.index, e, lin), 'bf16')
+        return c, default_tile(c, tokens_per_expert)
     a = layer_allocation(allocation, layer.index) if allocation is not None else {
-        e: {lin: (c, default_tile(c, tokens_per_expert)) for lin in PLAN_LINEARS for c in [plan.get((layer.index, e, lin), 'bf16')]}
-        for e in range(layer.n_experts)}
+        e: {lin: planned(e, lin) for lin in PLAN_LINEARS} for e in range(layer.n_experts)}
+    qts = qts or {}
     return {e: {lin: (_code_config(c, qts.get((layer.index, e, lin))), t) for lin, (c, t) in a[e].items()} for e in a}
 
 def pack_moe_layer(layer:MoELayer, qts:dict[Key, QTensor], alloc:dict) -> MoELayerWeights:

@@ -358,7 +358,7 @@ class PerfModel:
         "The fitted cost of one (config, tile, linear, shape); a clear error if the table lacks it. A rotated weight-only twin costs its plain config's loop: its rotation is a prologue (`linear_parts`)."
         config = plain_config(config).name
         tile = check_tile(config, tile)
-        key = (get_config(config).name, tuple(tile), linear, hidden, intermediate, host)
+        key = (config, tuple(tile), linear, hidden, intermediate, host)
         if key[:2] in self.unsupported:
             raise PerfTableError(f"{config} with tile {tile} does not run on {self.table['device']}: {self.unsupported[key[:2]]}; choose another tile")
         if key not in self._costs:
