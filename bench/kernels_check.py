@@ -30,7 +30,7 @@ def _run(seeds):
     for s in seeds:
         h, i, w, layer, desc = random_case(s, TEST_GROUPS)
         err, tol = forward_error(h, i, w, layer), forward_tolerance(layer)
-        out.append({**desc, 'err': err, 'tol': tol, 'ok': err < tol})
+        out.append({**desc, 'gluon': [layer.gate_up.gluon, layer.down.gluon], 'err': err, 'tol': tol, 'ok': err < tol})
     return out
 
 
@@ -53,7 +53,9 @@ def main():
     by = {}
     for r in recs: by.setdefault(r['tol'], []).append(r['err'])
     summary = {'cases': len(recs), 'failed': len(bad), 'compile_s': t1 - t0, 'check_s': time.time() - t1,
-               'max_err_by_tol': {str(t): max(e) for t, e in by.items()}, 'cases_by_tol': {str(t): len(e) for t, e in by.items()}}
+               'max_err_by_tol': {str(t): max(e) for t, e in by.items()}, 'cases_by_tol': {str(t): len(e) for t, e in by.items()},
+               'cases_with_gluon_launch': sum(any(r['gluon']) for r in recs),
+               'max_err_gluon': max([r['err'] for r in recs if any(r['gluon'])], default=None)}
     json.dump({'summary': summary, 'device': torch.cuda.get_device_name(), 'torch': torch.__version__,
                'triton': __import__('triton').__version__, 'cases': recs}, open(a.out, 'w'), indent=1)
     print(json.dumps(summary, indent=1))

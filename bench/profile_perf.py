@@ -3,9 +3,10 @@
 One run, resumable: it writes OUT/<device>.json (the profile table) and OUT/<device>.validation.json (measured
 validation cases) as it goes, and with --resume DIR it skips every entry and case already in DIR's files.
 Order of work: routing / activation-prologue / top-k-sum grids, the (config, tile) pairs of the priority tiles
-(those the validation groups use), the mixed-config calibration kernels (`perf.MIXED_CALIBRATION`), calibration
-blocks, the validation cases, then the remaining tiles and the host probes (a small tile inside a kernel with a
-large-tile branch) while --budget-s lasts. Triton kernels compile in worker processes ahead of their use.
+(those the validation groups use; a pair the Gluon decode kernel runs is profiled in it and in the Triton kernel),
+the mixed-config calibration kernels (`perf.MIXED_CALIBRATION`), calibration blocks, the validation cases, then
+the remaining tiles and the host probes (a small tile inside a kernel with a large-tile branch) while --budget-s
+lasts. Triton kernels compile in worker processes ahead of their use.
 The shipped H100 table took two runs: the full grid (134 s), then --tiles 16,64,128 64,128,128 128,128,128
 with --resume for the points added later (76 s).
 
@@ -62,6 +63,7 @@ def main():
     from mxmoe.kernels import TILES, ROUTE_SMALL, check_tile, TileError
     from mxmoe.codegen import LINEARS, pack_layer, quantize_expert
     from mxmoe import perf as P
+    from mxmoe.gluon import gluon_branch
     from mxmoe.core import save_json
     log = lambda *a: print(f"[{time.time() - t0:6.1f}s]", *a, flush=True)
     shapes = ([P.LayerShape(n, *map(int, v.split(','))) for n, v in (s.split(':') for s in args.shapes)] if args.shapes
@@ -152,9 +154,9 @@ def main():
             gu, dn = weights(s)
             Q[s.name, c] = ([quantize_expert(gu[e], c) for e in range(s.n_experts)], [quantize_expert(dn[e], c) for e in range(s.n_experts)])
         return Q[s.name, c]
-    def layer_of(s, alloc):
+    def layer_of(s, alloc, gluon=True):
         return pack_layer(alloc, [quantized(s, alloc[e]['gate_up'][0])[0][e] for e in range(s.n_experts)],
-                          [quantized(s, alloc[e]['down'][0])[1][e] for e in range(s.n_experts)])
+                          [quantized(s, alloc[e]['down'][0])[1][e] for e in range(s.n_experts)], gluon)
 
     # 1. fixed costs
     for t in [t for t in tasks if t[0] == 'route']: ready(t)
@@ -165,18 +167,20 @@ def main():
         except Exception: log('fixed failed', s.name, traceback.format_exc()[-600:])
     save(True); log('fixed costs done')
 
-    def profile_pair(c, t, host=None):
+    def profile_pair(c, t, host=None, gluon=True):
+        "Profile (c, t) in the kernel a layer packs it into (gluon=False: the Triton kernel even where the Gluon one could run)."
         task = ('alloc', ((c, t), host) if host else ((c, t),))
         ready(('alloc', (task[1], task[1])))
         for s in shapes:
+            kind = lambda l: P.kernel_kind([(c, t)] + ([host] if host else []), l, s.hidden, s.intermediate) if gluon else None
             keys = [P.entry_key(dict(kind='linear', config=c, tile=list(t), linear=l, hidden=s.hidden, intermediate=s.intermediate,
-                                     host=None if host is None else [host[0], list(host[1])], point=p['point']))
+                                     host=None if host is None else [host[0], list(host[1])], kernel=kind(l), point=p['point']))
                     for l in LINEARS for p in P.linear_points(s.n_experts - (host is not None), t, P.linear_dims(l, s.hidden, s.intermediate)[1])]
             if all(k in done for k in keys): continue
             E = s.n_experts
             alloc = {e: {l: (host if host and e == E - 1 else (c, t)) for l in LINEARS} for e in range(E)}
             try:
-                layer = layer_of(s, alloc)
+                layer = layer_of(s, alloc, gluon)
                 for l in LINEARS:
                     ents = P.profile_linear(layer, s, l, c, t, host, done)
                     P.add_entries(table, ents); done.update(P.entry_key(e) for e in ents)
@@ -190,6 +194,7 @@ def main():
     for i, (c, t) in enumerate([] if args.heldout else first):
         if time.time() > end - args.validation_s: log('budget: stopping priority pairs at', i); break
         profile_pair(c, t)
+        if gluon_branch(c, t): profile_pair(c, t, gluon=False)  # the Triton kernel runs it inside launches the Gluon one cannot take
         if i % 6 == 5: log(f'priority pairs {i + 1}/{len(first)}')
     save(True)
 
@@ -240,6 +245,7 @@ def main():
     for i, (c, t) in enumerate([] if args.heldout else rest):
         if time.time() > end - 15: log('budget: stopping other pairs at', i, 'of', len(rest)); break
         profile_pair(c, t)
+        if gluon_branch(c, t): profile_pair(c, t, gluon=False)
     for c, t, h in [] if args.heldout else HOST_PROBES:
         if time.time() > end - 10: log('budget: stopping host probes'); break
         profile_pair(c, t, h)

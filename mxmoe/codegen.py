@@ -16,6 +16,7 @@ from .allocation import AllocationError
 from .quant import CONFIGS, QTensor, get_config, plain_config, quantize_weight
 from .kernels import (ACT_BF16, ACT_ROT, EP2, PackedWeight, check_tile, grid_bound, kernel_constants,
                            launch_params, linear_reference, pack_weight, quantize_activations, route)
+from .gluon import gluon_linear, gluon_shape
 
 # %% auto #0
 __all__ = ['LINEARS', 'CODEGEN_VERSION', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225', 'normalize_allocation', 'allocation_hash',
@@ -94,6 +95,11 @@ class ExpertLinear:
         "Output features of one launch: I for gate_up (after SiLU·up), H for down."
         return self.shape[0] // 2 if self.name == 'gate_up' else self.shape[0]
 
+    @property
+    def gluon(self) -> bool:
+        "Whether this linear runs on the Gluon decode kernel (its weights are in the fragment layout)."
+        return self.packed[0].layout == 'fragment'
+
     def expert(self, e:int) -> PackedWeight:
         "Expert `e`'s packed weight [N, K] (a view into its branch's stack)."
         return self.packed[int(self.branch_of[e])][int(self.slot_of[e])]
@@ -111,9 +117,12 @@ class ExpertLinear:
     @property
     def nbytes(self) -> int: return sum(p.nbytes for p in self.packed)
 
-def _pack_linear(name:str, weights:list, allocation:dict) -> ExpertLinear:
-    "Stack and pack the per-expert `weights` (QTensor, or tensors for bf16) of one linear by branch."
+def _weight_shape(w) -> tuple[int, int]: return tuple((w if isinstance(w, torch.Tensor) else w.q).shape[-2:])
+
+def _pack_linear(name:str, weights:list, allocation:dict, gluon:bool=True) -> ExpertLinear:
+    "Stack and pack the per-expert `weights` (QTensor, or tensors for bf16) of one linear by branch, in the fragment layout if `gluon` and the Gluon decode kernel can run it."
     branches = _branches(allocation, name)
+    layout = 'fragment' if gluon and gluon_linear(branches) and gluon_shape(*_weight_shape(weights[0])) else 'k'
     E = len(weights)
     br = [branches.index(allocation[e][name]) for e in range(E)]
     slot, packed = [0] * E, []
@@ -130,7 +139,7 @@ def _pack_linear(name:str, weights:list, allocation:dict) -> ExpertLinear:
         else:
             zs = None if items[0].zero is None else torch.stack([w.zero for w in items])
             stack = QTensor(torch.stack([w.q for w in items]), torch.stack([w.scale for w in items]), zs, items[0].cfg)
-        packed.append(pack_weight(stack))
+        packed.append(pack_weight(stack, layout))
     shape = packed[0].shape[-2:]
     n_out = shape[0] // 2 if name == 'gate_up' else shape[0]
     i32 = lambda v: torch.tensor(v, dtype=torch.int32, device=packed[0].data[0].device)
@@ -157,15 +166,17 @@ class MoELayerWeights:
     @functools.cached_property
     def kernels(self):
         "The generated kernel module of this layer's allocation."
-        return load_kernels(self.allocation)
+        return load_kernels(self.allocation, (self.gate_up.gluon, self.down.gluon))
 
 def pack_layer(allocation:dict, # {expert: {'gate_up': (config, tile), 'down': (config, tile)}}
                gate_up:list, # per expert: QTensor of the [2I, H] weight (gate rows, then up rows), or a tensor for bf16
-               down:list # per expert: QTensor of the [H, I] weight, or a tensor for bf16
+               down:list, # per expert: QTensor of the [H, I] weight, or a tensor for bf16
+               gluon:bool=True # run a linear on the Gluon decode kernel where it can (`mxmoe.gluon`); False: Triton only
               ) -> MoELayerWeights:
     "Pack a layer's quantized expert weights for the kernels that `allocation` asks for."
     allocation = normalize_allocation(allocation, len(gate_up))
-    gu, dn = _pack_linear('gate_up', list(gate_up), allocation), _pack_linear('down', list(down), allocation)
+    gu, dn = (_pack_linear('gate_up', list(gate_up), allocation, gluon),
+              _pack_linear('down', list(down), allocation, gluon))
     if gu.shape[0] != 2 * dn.shape[1] or gu.shape[1] != dn.shape[0]:
         raise AllocationError(f"gate_up weights {gu.shape} and down weights {dn.shape} do not form [2I, H] and [H, I]")
     return MoELayerWeights(allocation, gu, dn)
@@ -180,12 +191,13 @@ def quantize_expert(w:torch.Tensor, # one expert linear's weight [N, K]
 
 def quantize_layer(gate_up_proj:torch.Tensor, # [E, 2I, H] (transformers' `gate_up_proj`)
                    down_proj:torch.Tensor, # [E, H, I] (transformers' `down_proj`)
-                   allocation:dict
+                   allocation:dict,
+                   gluon:bool=True # as in `pack_layer`
                   ) -> MoELayerWeights:
     "RTN-quantize and pack a layer's experts as `allocation` says."
     allocation = normalize_allocation(allocation, len(gate_up_proj))
     return pack_layer(allocation, [quantize_expert(gate_up_proj[e], allocation[e]['gate_up'][0]) for e in allocation],
-                      [quantize_expert(down_proj[e], allocation[e]['down'][0]) for e in allocation])
+                      [quantize_expert(down_proj[e], allocation[e]['down'][0]) for e in allocation], gluon)
 
 # %% ../nbs/05_codegen.ipynb #2882ff5f
 def moe_experts_reference(hidden:torch.Tensor, # [T, H]
@@ -207,7 +219,7 @@ def moe_experts_reference(hidden:torch.Tensor, # [T, H]
     return out.sum(1)
 
 # %% ../nbs/05_codegen.ipynb #4a3ea36b
-CODEGEN_VERSION = 2
+CODEGEN_VERSION = 3
 
 def _fields(cfg:str) -> list[str]:
     "Storage pointers a branch of config `cfg` takes: code planes q0 (q1 for 3-bit), scales s, zeros z."
@@ -221,10 +233,16 @@ def _modes(branches) -> list[int]:
     "Quantized activation modes a linear's branches need (each is one prologue launch)."
     return sorted({kernel_constants(c)['A_MODE'] for c, _ in branches} - {ACT_BF16})
 
-def kernel_hash(allocation:dict) -> str:
-    "Hash of what the generated source depends on: each linear's branches and the generator version."
+def _gluon_flags(a:dict, gluon:tuple) -> tuple[bool, bool]:
+    "Per linear, whether its kernel is the Gluon one: asked for (`gluon`) and possible (`gluon_linear`)."
+    return tuple(bool(g) and gluon_linear(_branches(a, l)) for g, l in zip(gluon, LINEARS))
+
+def kernel_hash(allocation:dict,
+                gluon:tuple=(True, True) # per linear: a Gluon kernel where its branches allow (see `pack_layer`)
+               ) -> str:
+    "Hash of what the generated source depends on: each linear's branches and kernel kind, and the generator version."
     a = normalize_allocation(allocation)
-    key = [CODEGEN_VERSION] + [[[c, list(t)] for c, t in _branches(a, l)] for l in LINEARS]
+    key = [CODEGEN_VERSION] + [[[c, list(t)] for c, t in _branches(a, l)] + [g] for l, g in zip(LINEARS, _gluon_flags(a, gluon))]
     return hashlib.sha1(json.dumps(key).encode()).hexdigest()[:12]
 
 def _ranges(ids:list[int]) -> str:
@@ -239,8 +257,8 @@ def _ranges(ids:list[int]) -> str:
 # %% ../nbs/05_codegen.ipynb #c775b7ad
 _SIG = {'gate_up': "x_ptr, sorted_ptr, out_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, TOPK",
         'down': "x_ptr, sorted_ptr, rw_ptr, out_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E"}
-_TILE_CALL = {'gate_up': "gate_up_tile({x}, {xs}, sorted_ptr, out_ptr, N, K, TOPK, slot, n_blk, row0, row1,",
-              'down': "down_tile({x}, {xs}, sorted_ptr, rw_ptr, out_ptr, N, K, slot, n_blk, row0, row1,"}
+_TILE_ARGS = {'gate_up': "sorted_ptr, out_ptr, N, K, TOPK, slot, n_blk, row0, row1,",
+              'down': "sorted_ptr, rw_ptr, out_ptr, N, K, slot, n_blk, row0, row1,"}
 _DOC = {'gate_up': "rows of each expert x its [2N, K] weight; writes SiLU(gate) * up [rows, N] in sorted row order",
         'down': "sorted rows x each expert's [N, K] weight; writes router weight x output into each row's (token, k) slot"}
 
@@ -254,43 +272,55 @@ def _describe(name:str) -> str:
         f"{c.a_format}{c.a_bits} activations per token{'' if c.group_size == -1 else f' and {c.group_size}-group'}"
     return f"{name}: {c.w_bits}-bit {kind} weights, {groups}, {acts}{', Hadamard-rotated' if c.hadamard else ''}"
 
-def _kernel_source(linear:str, branches:list) -> list[str]:
-    "Lines of the generated kernel for one linear."
+def _branch_call(linear:str, b:int, cfg:str, tile:tuple, gluon:bool) -> list[str]:
+    "Lines of the tile call of branch `b`: the Triton tile with all its constants, or the Gluon decode tile."
+    k = kernel_constants(cfg)
+    m = k['A_MODE']
+    x, xs = ("x_ptr", "None") if m == ACT_BF16 else (f"xq{m}_ptr", "None" if m == ACT_ROT else f"xs{m}_ptr")
+    ptrs = ", ".join(f"b{b}_{f}" if f in _fields(cfg) else "None" for f in ('q0', 'q1', 's', 'z'))
+    if gluon:  # weight-only: no activation scales, no loop constants beyond the weights'
+        call, consts = f"gl_{linear}_tile({x}, ", f"W_BITS={k['W_BITS']}, GROUP={k['GROUP']}"
+    else:  # a twin runs the bf16 loop on its rotated copy
+        call = f"{linear}_tile({x}, {xs}, "
+        consts = ", ".join(f"{n}={ACT_BF16 if n == 'A_MODE' and v == ACT_ROT else v}" for n, v in k.items())
+    return [f"            {call}{_TILE_ARGS[linear]}", f"                {ptrs},",
+            f"                {consts}, BM={tile[0]}, BN={tile[1]}, BK={tile[2]})"]
+
+def _kernel_source(linear:str, branches:list, gluon:bool) -> list[str]:
+    "Lines of the generated kernel for one linear: a Gluon kernel if `gluon` (every branch runs on the Gluon decode tile), else Triton."
+    lang = 'gl' if gluon else 'tl'
     modes = _modes(branches)
     acts = [f"xq{m}_ptr, xs{m}_ptr" for m in modes]
-    L = [f"{linear.upper()}_BRANCHES = {branches!r}",
-         f"{linear.upper()}_LAUNCH = {launch_params([t for _, t in branches])!r}", "", "",
-         f"@triton.jit(do_not_specialize={['E', 'TOPK'] if linear == 'gate_up' else ['E']})",
+    launch = dict(num_warps=4) if gluon else launch_params([t for _, t in branches])
+    L = [f"{linear.upper()}_BRANCHES = {branches!r}", f"{linear.upper()}_LAUNCH = {launch!r}", "", "",
+         f"@{'gluon' if gluon else 'triton'}.jit(do_not_specialize={['E', 'TOPK'] if linear == 'gate_up' else ['E']})",
          f"def {linear}_kernel({_SIG[linear]},"]
     L += [f"        {a},  # activations from prologue mode {m} ({'rotated' if m == ACT_ROT else 'quantized'})" for a, m in zip(acts, modes)]
     for b, (c, t) in enumerate(branches):
         L.append(f"        {', '.join(f'b{b}_{f}' for f in _fields(c))},  # branch {b}: {c}, tile {t}")
-    L += ["        EP2: tl.constexpr):", f'    "{_DOC[linear]}."',
-          "    e, n_blk, row0, row1 = find_tile(tl.program_id(0), counts_ptr, bm_ptr, nt_ptr, E, EP2)",
-          "    if e < E:", "        branch = tl.load(branch_ptr + e)", "        slot = tl.load(slot_ptr + e)"]
+    L += [f"        EP2: {lang}.constexpr):", f'    "{_DOC[linear]}."',
+          f"    e, n_blk, row0, row1 = {'gl_' if gluon else ''}find_tile({lang}.program_id(0), counts_ptr, bm_ptr, nt_ptr, E, EP2)",
+          "    if e < E:", f"        branch = {lang}.load(branch_ptr + e)", f"        slot = {lang}.load(slot_ptr + e)"]
     for b, (c, t) in enumerate(branches):
-        k = kernel_constants(c)
-        m = k['A_MODE']
-        x, xs = ("x_ptr", "None") if m == ACT_BF16 else (f"xq{m}_ptr", "None" if m == ACT_ROT else f"xs{m}_ptr")
-        ptrs = ", ".join(f"b{b}_{f}" if f in _fields(c) else "None" for f in ('q0', 'q1', 's', 'z'))
-        consts = ", ".join(f"{n}={ACT_BF16 if n == 'A_MODE' and v == ACT_ROT else v}" for n, v in k.items())  # a twin runs the bf16 loop on its rotated copy
-        L += [f"        {'if' if b == 0 else 'elif'} branch == {b}:  # {_describe(c)}",
-              f"            {_TILE_CALL[linear].format(x=x, xs=xs)}",
-              f"                {ptrs},", f"                {consts}, BM={t[0]}, BN={t[1]}, BK={t[2]})"]
+        L += [f"        {'if' if b == 0 else 'elif'} branch == {b}:  # {_describe(c)}"] + _branch_call(linear, b, c, t, gluon)
     return L
 
-def generate_source(allocation:dict) -> str:
-    "Readable Triton source of the gate_up and down kernels for `allocation`."
+def generate_source(allocation:dict, gluon:tuple=(True, True)) -> str:
+    "Readable Triton (or Gluon) source of the gate_up and down kernels for `allocation`."
     a = normalize_allocation(allocation)
+    flags = _gluon_flags(a, gluon)
     head = [f"# Generated by mxmoe.codegen (generator v{CODEGEN_VERSION}); do not edit.",
-            f"# Kernels {kernel_hash(a)}, generated for allocation {allocation_hash(a)} ({len(a)} experts):"]
+            f"# Kernels {kernel_hash(a, flags)}, generated for allocation {allocation_hash(a)} ({len(a)} experts):"]
     for l in LINEARS:
         for b, (c, t) in enumerate(_branches(a, l)):
             head.append(f"#   {l:7s} branch {b}: {c:9s} tile {t}  experts {_ranges([e for e in a if a[e][l] == (c, t)])}")
     head += ["# Any allocation whose linears use the same (config, tile) branches shares this file.",
              "# Regenerate: python -c \"from mxmoe.codegen import write_kernels; write_kernels('<allocation.json>')\"",
              "", "import triton", "import triton.language as tl", "from mxmoe.kernels import find_tile, gate_up_tile, down_tile"]
-    body = [line for l in LINEARS for line in ["", ""] + _kernel_source(l, _branches(a, l))]
+    if any(flags):
+        head += ["from triton.experimental import gluon", "from triton.experimental.gluon import language as gl",
+                 "from mxmoe.gluon import find_tile as gl_find_tile, gate_up_tile as gl_gate_up_tile, down_tile as gl_down_tile"]
+    body = [line for l, g in zip(LINEARS, flags) for line in ["", ""] + _kernel_source(l, _branches(a, l), g)]
     return "\n".join(head + body) + "\n"
 
 # %% ../nbs/05_codegen.ipynb #bb71a2e0
@@ -303,12 +333,12 @@ def kernel_dir() -> Path:
 
 _MODULES: dict = {}
 
-def load_kernels(allocation:dict) -> object:
+def load_kernels(allocation:dict, gluon:tuple=(True, True)) -> object:
     "The imported module of generated kernels for `allocation` (written to `kernel_dir()` if needed, cached by hash)."
-    h = kernel_hash(allocation)
+    h = kernel_hash(allocation, gluon)
     if h in _MODULES: return _MODULES[h]
     path = kernel_dir() / f"moe_{h}.py"
-    src = generate_source(allocation)
+    src = generate_source(allocation, gluon)
     if not path.exists() or path.read_text() != src: write_atomic(path, src)
     spec = importlib.util.spec_from_file_location(f"mxmoe_generated_{h}", path)
     mod = importlib.util.module_from_spec(spec)
@@ -398,7 +428,7 @@ def time_linear(config:str, # config name
     layer = quantize_layer(torch.randn(E, 2 * I, H, device=dev) * 0.02, torch.randn(E, H, I, device=dev) * 0.02, alloc)
     A = E * tokens_per_expert
     idx = (torch.arange(A, device=dev) // tokens_per_expert)[:, None]
-    mod = load_kernels(alloc)
+    mod = layer.kernels
     counts, order = route(idx, E)
     if linear == 'gate_up':
         x, out = torch.randn(A, H, device=dev, dtype=torch.bfloat16), torch.empty(A, I, device=dev, dtype=torch.bfloat16)
@@ -467,6 +497,8 @@ TEST_GROUPS = [  # branch groups used by the randomized checks: every config, mi
      ('w8', (32, 64, 128)), ('w3', (128, 128, 64))],
     [('w8a8', (16, 64, 128)), ('w8a8fp8', (128, 128, 128)), ('w4a4g128', (64, 128, 128)), ('w4g128', (128, 128, 64)),
      ('bf16', (64, 64, 128)), ('w2g128h', (64, 128, 128))],
+    [('w1g128', (16, 64, 128)), ('w2g128', (16, 64, 256)), ('w3g128', (16, 64, 128)), ('w4g128', (16, 64, 256)),  # Gluon
+     ('w2', (16, 64, 128)), ('w3', (16, 64, 256)), ('w4', (16, 64, 128)), ('w3g128h', (16, 64, 128))],
 ]
 
 # %% ../nbs/05_codegen.ipynb #f5b2ac02

@@ -15,9 +15,10 @@ from .quant import CONFIGS, QTensor, QuantConfig, get_config, fake_qlinear, hada
 
 # %% auto #0
 __all__ = ['PLANES', 'K_ALIGN', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'ACT_ROT', 'ACT_MODES', 'EP2',
-           'ROUTE_SMALL', 'PackError', 'pack_codes', 'unpack_codes', 'PackedWeight', 'pack_weight', 'unpack_weight',
-           'TileError', 'check_tile', 'launch_params', 'kernel_constants', 'find_tile', 'grid_bound', 'tile_schedule',
-           'gate_up_tile', 'down_tile', 'route', 'quantize_activations', 'linear_reference']
+           'ROUTE_SMALL', 'PackError', 'pack_codes', 'unpack_codes', 'PackedWeight', 'fragment_order', 'pack_fragments',
+           'unpack_fragments', 'fragment_config', 'pack_weight', 'unpack_weight', 'TileError', 'check_tile',
+           'launch_params', 'kernel_constants', 'find_tile', 'grid_bound', 'tile_schedule', 'gate_up_tile', 'down_tile',
+           'route', 'quantize_activations', 'linear_reference']
 
 # %% ../nbs/05a_kernels.ipynb #1357d76a
 PLANES: dict[int, tuple[int, ...]] = {1: (1,), 2: (2,), 3: (2, 1), 4: (4,), 8: (8,)}  # plane widths of b-bit codes
@@ -55,18 +56,21 @@ class PackedWeight:
     cfg: QuantConfig  # the candidate config the codes follow
     shape: tuple[int, ...]  # logical weight shape [..., N, K]
     data: tuple[torch.Tensor, ...]  # int32 code planes, or int8/fp8 codes, or the bf16 weight itself
-    scale: torch.Tensor | None = None  # [..., N, G] fp16 (None for bf16)
-    zero: torch.Tensor | None = None  # [..., N, G] fp16 (asymmetric configs only)
+    scale: torch.Tensor | None = None  # [..., N, G] fp16 (None for bf16); [..., G, N] in the 'fragment' layout
+    zero: torch.Tensor | None = None  # [..., N, G] fp16 (asymmetric configs only); [..., G, N] in the 'fragment' layout
+    layout: str = 'k'  # 'k': codes packed along K (`pack_codes`); 'fragment': in wgmma fragment order (`pack_fragments`)
 
     def __getitem__(self, i:int) -> PackedWeight:
         "View of the `i`-th weight of a stack."
         sub = lambda t: None if t is None else t[i]
-        return PackedWeight(self.cfg, self.shape[1:], tuple(d[i] for d in self.data), sub(self.scale), sub(self.zero))
+        return PackedWeight(self.cfg, self.shape[1:], tuple(d[i] for d in self.data), sub(self.scale), sub(self.zero),
+                            self.layout)
 
     def to(self, device) -> PackedWeight:
         "The same weight on `device`."
         mv = lambda t: None if t is None else t.to(device)
-        return PackedWeight(self.cfg, self.shape, tuple(d.to(device) for d in self.data), mv(self.scale), mv(self.zero))
+        return PackedWeight(self.cfg, self.shape, tuple(d.to(device) for d in self.data), mv(self.scale), mv(self.zero),
+                            self.layout)
 
     @property
     def nbytes(self) -> int:
@@ -79,6 +83,36 @@ class PackedWeight:
         "Real stored bits per weight (padding, scales and zeros included)."
         return 8 * self.nbytes / math.prod(self.shape)
 
+# %% ../nbs/05a_kernels.ipynb #0949b028
+def fragment_order(bits:int # bits per code of one plane: 1, 2 or 4
+                  ) -> torch.Tensor:
+    "K offset within a 128-group of code n of word j, for each packed position 32 // bits · j + n: a permutation of 0..127."
+    P = 32 // bits
+    j, n = torch.arange(4 * bits)[:, None], torch.arange(P)[None, :]
+    c, t, h, m = j // bits, j % bits, n // (P // 2), n % (P // 2)
+    i = t * P + 2 * m + h  # the thread's value: bits s (3), e1, e0 from the top
+    return (16 * (i >> 2) + 8 * ((i >> 1) & 1) + 2 * c + (i & 1)).reshape(-1)
+
+def pack_fragments(q:torch.Tensor, # integer codes [..., N, K] (only the low `bits` bits are kept)
+                   bits:int # bits per code: 1, 2 or 4
+                  ) -> torch.Tensor:
+    "int32 words [..., N, ceil(K/128)*4*bits] of the codes in `fragment_order` (K padded with zero codes, as `pack_codes`)."
+    P, K = 32 // bits, q.shape[-1]
+    q = F.pad(q.to(torch.int32) & ((1 << bits) - 1), (0, -K % K_ALIGN)).unflatten(-1, (-1, K_ALIGN))
+    q = q[..., fragment_order(bits).to(q.device)].unflatten(-1, (4 * bits, P))
+    words = torch.zeros(q.shape[:-1], dtype=torch.int32, device=q.device)
+    for n in range(P): words |= q[..., n] << (bits * n)
+    return words.flatten(-2)
+
+def unpack_fragments(words:torch.Tensor, # int32 words from `pack_fragments`
+                     bits:int, # bits per code
+                     K:int # codes per row to return
+                    ) -> torch.Tensor:
+    "Unsigned codes [..., N, K] (int32) stored in fragment-ordered `words`."
+    sh = torch.arange(0, 32, bits, dtype=torch.int32, device=words.device)
+    pos = ((words.unflatten(-1, (-1, 4 * bits))[..., None] >> sh) & ((1 << bits) - 1)).flatten(-2)  # [..., G, 128]
+    return pos[..., fragment_order(bits).argsort().to(words.device)].flatten(-2)[..., :K]
+
 # %% ../nbs/05a_kernels.ipynb #672622b4
 def _fp16(t:torch.Tensor|None, what:str) -> torch.Tensor|None:
     "`t` in fp16, refusing values fp16 cannot hold."
@@ -89,29 +123,47 @@ def _fp16(t:torch.Tensor|None, what:str) -> torch.Tensor|None:
                         "zero needs a wider config or bf16)")
     return h
 
-def pack_weight(qt:QTensor|torch.Tensor # quantized weight [..., N, K], or a plain weight for the bf16 config
+def fragment_config(cfg:QuantConfig|str) -> bool:
+    "Whether `cfg` can be stored in the fragment layout: asymmetric weight-only int codes of 1-4 bits, groups of 128 or one per row."
+    cfg = get_config(cfg)
+    return (cfg.quantized and cfg.weight_only and not cfg.sym and cfg.w_format == 'int' and cfg.w_bits <= 4
+            and cfg.group_size in (128, -1))
+
+def pack_weight(qt:QTensor|torch.Tensor, # quantized weight [..., N, K], or a plain weight for the bf16 config
+                layout:str='k' # 'k' (every config) or 'fragment' (the `fragment_config`s, for the Gluon decode kernels)
                ) -> PackedWeight:
     "The kernels' storage of `qt`: packed code planes, fp16 scales and zeros."
+    if layout not in ('k', 'fragment'): raise PackError(f"layout must be 'k' or 'fragment', got {layout!r}")
+    if isinstance(qt, torch.Tensor) or not fragment_config(qt.cfg):
+        if layout == 'fragment':
+            raise PackError(f"{'bf16' if isinstance(qt, torch.Tensor) else qt.cfg.name} has no fragment layout; "
+                            "only asymmetric weight-only int codes of 1-4 bits with groups of 128 or one per row do")
     if isinstance(qt, torch.Tensor):
         return PackedWeight(CONFIGS['bf16'], tuple(qt.shape), (qt.to(torch.bfloat16).contiguous(),))
     cfg = qt.cfg
     if _packs_bytes(cfg): data = (qt.q.contiguous(),)
     else:
         q = qt.q.to(torch.int32)
-        data = (pack_codes(q & 3, 2), pack_codes(q >> 2, 1)) if cfg.w_bits == 3 else (pack_codes(q, cfg.w_bits),)
-    return PackedWeight(cfg, tuple(qt.q.shape), data, _fp16(qt.scale, 'scales'), _fp16(qt.zero, 'zero points'))
+        pack = pack_fragments if layout == 'fragment' else pack_codes
+        data = (pack(q & 3, 2), pack(q >> 2, 1)) if cfg.w_bits == 3 else (pack(q, cfg.w_bits),)
+    scale, zero = qt.scale, qt.zero
+    if layout == 'fragment': scale, zero = scale.transpose(-1, -2), zero.transpose(-1, -2)
+    return PackedWeight(cfg, tuple(qt.q.shape), data, _fp16(scale, 'scales'), _fp16(zero, 'zero points'), layout)
 
 def unpack_weight(pw:PackedWeight) -> QTensor|torch.Tensor:
     "The `QTensor` stored in `pw` (codes exact, fp32 scales and zeros holding the stored fp16 values); bf16 weights as is."
     cfg, K = pw.cfg, pw.shape[-1]
     if not cfg.quantized: return pw.data[0]
+    scale, zero = pw.scale, pw.zero
     if _packs_bytes(cfg): q = pw.data[0]
     else:
-        q = unpack_codes(pw.data[0], PLANES[cfg.w_bits][0], K)
-        if cfg.w_bits == 3: q = q | (unpack_codes(pw.data[1], 1, K) << 2)
+        unpack = unpack_fragments if pw.layout == 'fragment' else unpack_codes
+        q = unpack(pw.data[0], PLANES[cfg.w_bits][0], K)
+        if cfg.w_bits == 3: q = q | (unpack(pw.data[1], 1, K) << 2)
         if cfg.sym: q = torch.where(q >= 1 << (cfg.w_bits - 1), q - (1 << cfg.w_bits), q).to(torch.int8)
         else: q = q.to(torch.uint8)
-    return QTensor(q, pw.scale.float(), None if pw.zero is None else pw.zero.float(), cfg)
+    if pw.layout == 'fragment': scale, zero = scale.transpose(-1, -2), zero.transpose(-1, -2)
+    return QTensor(q, scale.float(), None if zero is None else zero.float(), cfg)
 
 # %% ../nbs/05a_kernels.ipynb #93ab3fce
 TILES: list[tuple[int, int, int]] = [  # (BLOCK_M tokens, BLOCK_N out features, BLOCK_K)

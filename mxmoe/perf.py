@@ -17,6 +17,7 @@ from .kernels import (ACT_BF16, ACT_MODES, TILES, TileError, check_tile, grid_bo
                            quantize_activations, route)
 from .codegen import (CODEGEN_VERSION, LINEARS, moe_experts_forward, normalize_allocation, quantize_layer, launch_linear,
                            _branches, _modes)
+from .gluon import gluon_linear, gluon_shape
 
 # %% auto #0
 __all__ = ['QWEN15', 'DSV2LITE', 'EMPTY_PROGRAMS', 'TABLE_FORMAT', 'MIN_LOAD', 'PROFILE_CMD', 'DEFAULT_DEVICE',
@@ -25,8 +26,8 @@ __all__ = ['QWEN15', 'DSV2LITE', 'EMPTY_PROGRAMS', 'TABLE_FORMAT', 'MIN_LOAD', '
            'CALIBRATION', 'CALIBRATION_TOKENS', 'PerfTableError', 'LayerShape', 'embedded_shape', 'linear_dims',
            'expert_tiles', 'linear_points', 'empty_assignments', 'entry_key', 'device_slug', 'perf_dir', 'new_table',
            'add_entries', 'read_table', 'occupancy', 'TileCost', 'fit_tile_cost', 'kernel_slots', 'expert_sums',
-           'launch_us', 'synthetic_table', 'PerfModel', 'table_path', 'load_perf_model', 'graph_us', 'n_copies',
-           'measure_us', 'rotated_counts', 'linear_rig', 'kernel_meta', 'profile_linear', 'profile_mixed',
+           'launch_us', 'synthetic_table', 'kernel_kind', 'PerfModel', 'table_path', 'load_perf_model', 'graph_us',
+           'n_copies', 'measure_us', 'rotated_counts', 'linear_rig', 'kernel_meta', 'profile_linear', 'profile_mixed',
            'profile_fixed', 'block_rig', 'warm_kernels', 'warm_route', 'validation_cases', 'case_allocation',
            'synthetic_routing', 'case_routings', 'random_groups', 'heldout_cases', 'real_routing', 'validation_frame',
            'mape', 'measure_case', 'measure_block_entry']
@@ -98,7 +99,7 @@ def empty_assignments(programs:int, # wanted grid size
 
 # %% ../nbs/03_perf.ipynb #cdfc00c9
 TABLE_FORMAT = 1
-_KEYS = {'linear': ('config', 'tile', 'linear', 'hidden', 'intermediate', 'host', 'point'),
+_KEYS = {'linear': ('config', 'tile', 'linear', 'hidden', 'intermediate', 'host', 'kernel', 'point'),
          'mixed': ('branches', 'linear', 'hidden', 'intermediate', 'point'), 'route': ('n_experts', 'assignments'), 'prologue': ('mode', 'rows', 'K'), 'reduce': ('tokens', 'top_k', 'hidden'),
          'block': ('shape', 'config', 'tile', 'tokens'), 'unsupported': ('config', 'tile')}
 
@@ -309,6 +310,13 @@ def _curve(xs, ys, x, what:str) -> float:
 PROFILE_CMD = ("PYTHONPATH=. python bench/profile_perf.py --out data/perf --resume data/perf --shapes NAME:E,H,I,k "
                "--tiles 16,64,128 64,128,128 128,128,128 --per-group 0")  # how to add a layer shape to this GPU's table
 
+def kernel_kind(branches:list, # (config, tile) branches of one launch
+                linear:str, hidden:int, intermediate:int # the linear and the layer's H, I
+               ) -> str|None:
+    "'gluon' if a launch of these branches is the Gluon decode kernel (`mxmoe.gluon`), else None (Triton), as `codegen.pack_layer` decides."
+    rows, K = (2 * intermediate, hidden) if linear == 'gate_up' else (hidden, intermediate)
+    return 'gluon' if gluon_linear(branches) and gluon_shape(rows, K) else None
+
 class PerfModel:
     "Predicted time of MoE blocks and of each expert linear's choice, fitted from a measured profile."
     def __init__(self, table:dict, # a profile (`read_table`)
@@ -354,18 +362,22 @@ class PerfModel:
         "Time of the sum over each token's k output slots (none when k = 1)."
         return 0.0 if top_k == 1 else self._curve(('reduce', top_k, hidden), tokens, 'top-k sum')
 
-    def tile_cost(self, config:str, tile:tuple, linear:str, hidden:int, intermediate:int, host=None) -> TileCost:
-        "The fitted cost of one (config, tile, linear, shape); a clear error if the table lacks it. A rotated weight-only twin costs its plain config's loop: its rotation is a prologue (`linear_parts`)."
+    def tile_cost(self, config:str, tile:tuple, linear:str, hidden:int, intermediate:int, host=None,
+                  kernel:str|None=None # the launch's kernel: None (Triton) or 'gluon' (`kernel_kind`)
+                 ) -> TileCost:
+        "The fitted cost of one (config, tile, linear, shape) in one kind of kernel; a clear error if the table lacks it. A rotated weight-only twin costs its plain config's loop: its rotation is a prologue (`linear_parts`)."
         config = plain_config(config).name
         tile = check_tile(config, tile)
-        key = (config, tuple(tile), linear, hidden, intermediate, host)
+        key = (config, tuple(tile), linear, hidden, intermediate, host, kernel)
+        if kernel and key not in self._points: key = key[:-1] + (None,)  # a table without Gluon profiles: the Triton kernel's (slower)
         if key[:2] in self.unsupported:
             raise PerfTableError(f"{config} with tile {tile} does not run on {self.table['device']}: {self.unsupported[key[:2]]}; choose another tile")
         if key not in self._costs:
             if key not in self._points:
                 have = sorted({(k[3], k[4]) for k in self._points})
                 raise PerfTableError(f"The {self.table['device']} table has no profile of {config} with tile {tile} on the {linear} of "
-                                     f"H={hidden}, I={intermediate} (profiled H, I: {have}); profile it: {PROFILE_CMD}")
+                                     f"H={hidden}, I={intermediate}{' in the Gluon kernel' if kernel else ''} (profiled H, I: {have}); "
+                                     f"profile it: {PROFILE_CMD}")
             mode, K = kernel_constants(config)['A_MODE'], linear_dims(linear, hidden, intermediate)[0]
             pro = (lambda rows: 0.0) if mode == ACT_BF16 else (lambda rows: self.prologue_us(mode, rows, K))
             self._costs[key] = fit_tile_cost(self._points[key], tile[0], pro, self.sm_count)
@@ -375,7 +387,8 @@ class PerfModel:
         "Prologue µs and the `launch_us` terms of one linear of a block (allocation normalized)."
         K, N = linear_dims(linear, shape.hidden, shape.intermediate)
         br = _branches(allocation, linear)
-        costs = [self.tile_cost(c, t, linear, shape.hidden, shape.intermediate) for c, t in br]
+        kind = kernel_kind(br, linear, shape.hidden, shape.intermediate)
+        costs = [self.tile_cost(c, t, linear, shape.hidden, shape.intermediate, kernel=kind) for c, t in br]
         rows = n_tokens if linear == 'gate_up' else int(np.sum(tokens))
         r = launch_us(costs, [t for _, t in br], np.array([br.index(allocation[e][linear]) for e in range(len(allocation))]),
                       tokens, N, sm_count=self.sm_count, branch_penalty=self.kappa, warps_penalty=self.eta)
@@ -413,10 +426,11 @@ class PerfModel:
     def _fit_eta(self) -> float:
         "η: median relative slowdown of a small tile's many tiles inside a kernel with more warps, over the table's `host` probes (0 without any)."
         ks = []
-        for (c, t, lin, H, I, host), pts in self._points.items():
+        for (c, t, lin, H, I, host, kernel), pts in self._points.items():
             if host is None or 'sat1' not in pts: continue
             p, K, N = pts['sat1'], *linear_dims(lin, H, I)
-            costs = [self.tile_cost(c, t, lin, H, I), self.tile_cost(host[0], tuple(host[1]), lin, H, I)]
+            kind = kernel_kind([(c, t), (host[0], tuple(host[1]))], lin, H, I)
+            costs = [self.tile_cost(c, t, lin, H, I, kernel=kind), self.tile_cost(host[0], tuple(host[1]), lin, H, I, kernel=kind)]
             E = p['experts'] + 1  # the host is the last expert, without tokens
             r = launch_us(costs, [t, tuple(host[1])], np.r_[np.zeros(E - 1, int), 1], np.r_[np.full(E - 1, p['tokens']), 0], N,
                           sm_count=self.sm_count)
@@ -429,7 +443,8 @@ class PerfModel:
         for e in (e for e in self.table['entries'] if e['kind'] == 'mixed'):
             br = [(c, tuple(t)) for c, t in e['branches']]
             K, N = linear_dims(e['linear'], e['hidden'], e['intermediate'])
-            try: costs = [self.tile_cost(c, t, e['linear'], e['hidden'], e['intermediate']) for c, t in br]
+            kind = kernel_kind(br, e['linear'], e['hidden'], e['intermediate'])
+            try: costs = [self.tile_cost(c, t, e['linear'], e['hidden'], e['intermediate'], kernel=kind) for c, t in br]
             except PerfTableError: continue
             cnt = np.zeros(e['n_experts'], dtype=np.int64); cnt[:e['experts']] = e['tokens']
             branch_of = np.arange(e['n_experts']) % len(br)
@@ -458,12 +473,16 @@ class PerfModel:
         c, tile = branch
         E, A = len(tokens), int(tokens.sum())
         if A == 0: return np.zeros(E)
-        tc = self.tile_cost(c, tile, linear, shape.hidden, shape.intermediate)
+        cost = lambda b, kind: self.tile_cost(b[0], b[1], linear, shape.hidden, shape.intermediate, kernel=kind)
+        kind = kernel_kind([branch], linear, shape.hidden, shape.intermediate)
+        tc = cost(branch, kind)
         own = launch_us([tc], [tile], np.zeros(E, dtype=int), tokens, N, sm_count=self.sm_count)
         br, ref, mix = [branch], own, 1.0
         if at is not None:  # the kernel `at` compiles (plus this branch), its binding bound and its mix and warps slowdowns
             ab = _branches(at, linear)
             br = ab + [branch] * (branch not in ab)
+            kind = kernel_kind(br, linear, shape.hidden, shape.intermediate)
+            tc = cost(branch, kind)
             ref = self.linear_parts(shape, linear, tokens, at, -(-A // shape.top_k))
             mix = 1 + self.kappa * max(0, len({at[e][linear] for e in np.flatnonzero(tokens)}) - 1)
             mix *= 1 + self.eta * (tc.warps < launch_params([b[1] for b in br])['num_warps'])
@@ -471,7 +490,7 @@ class PerfModel:
         share = tokens / A
         if ref['throughput'] >= max(ref['slots'], ref['latency']): core = mix * d
         elif ref['slots'] >= ref['latency']:
-            core = mix * lam / kernel_slots([self.tile_cost(b[0], b[1], linear, shape.hidden, shape.intermediate) for b in br], [b[1] for b in br], self.sm_count)
+            core = mix * lam / kernel_slots([cost(b, kind) for b in br], [b[1] for b in br], self.sm_count)
         else: core = share * own['latency']
         pro = sum(self.prologue_us(m, -(-A // shape.top_k) if linear == 'gate_up' else A, K) for m in _modes([branch]))
         return core + share * (own['c0'] + own['empty'] + pro)
@@ -624,7 +643,7 @@ def profile_linear(layer, # packed layer whose experts (all but the host's last 
     lin, out = getattr(layer, linear), []
     for i, p in enumerate(pts):
         e = dict(kind='linear', config=config, tile=list(tile), linear=linear, hidden=shape.hidden, intermediate=shape.intermediate,
-                 host=None if host is None else [host[0], list(host[1])], **p)
+                 host=None if host is None else [host[0], list(host[1])], kernel='gluon' if lin.gluon else None, **p)
         if entry_key(e) in done: continue
         if p['experts']: sets, na = rotated_counts(E, p['experts'], p['tokens'], 8, pool), None
         else: sets, na = [np.zeros(E, dtype=np.int64)] * 8, [empty_assignments(EMPTY_PROGRAMS[i - len(pts) + 2], E, tile, N)] * 8
@@ -794,7 +813,7 @@ def random_groups(model:PerfModel, # the table's model: which pairs are profiled
                   most:int=4 # branches per group at most
                  ) -> list[list]:
     "`n` random branch groups, each of 1 to `most` distinct (config, tile) pairs the table profiles for every shape."
-    ok = lambda c, t: all((c, t, l, s.hidden, s.intermediate, None) in model._points for s in shapes for l in LINEARS)
+    ok = lambda c, t: all((c, t, l, s.hidden, s.intermediate, None, None) in model._points for s in shapes for l in LINEARS)
     pairs = sorted({k[:2] for k in model._points if k[1] in tiles and k[:2] not in model.unsupported and ok(*k[:2])})
     rng = np.random.default_rng(seed)
     return [[pairs[i] for i in rng.choice(len(pairs), int(rng.integers(1, most + 1)), replace=False)] for _ in range(n)]
