@@ -17,7 +17,7 @@ frozen) against the shipped table, into OUT/<device>.heldout.json with each case
 on an H100 (12 group kernels compiled in parallel, 72 cases). --quick draws and predicts them on CPU, measuring nothing.
 --shapes profiles other layer shapes, e.g. Qwen3-30B-A3B: --shapes qwen3moe:128,2048,768,8.
 """
-import argparse, json, os, sys, tempfile, time, traceback
+import argparse, json, os, tempfile, time, traceback
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
