@@ -16,7 +16,7 @@ from .allocation import AllocationError
 from .quant import CONFIGS, QTensor, get_config, plain_config, quantize_weight
 from .kernels import (ACT_BF16, ACT_ROT, EP2, PackedWeight, check_tile, grid_bound, kernel_constants,
                            launch_params, linear_reference, pack_weight, quantize_activations, route)
-from .gluon import gluon_linear, gluon_shape
+from .gluon import gluon_kernel, gluon_linear
 
 # %% auto #0
 __all__ = ['LINEARS', 'CODEGEN_VERSION', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225', 'normalize_allocation', 'allocation_hash',
@@ -122,7 +122,7 @@ def _weight_shape(w) -> tuple[int, int]: return tuple((w if isinstance(w, torch.
 def _pack_linear(name:str, weights:list, allocation:dict, gluon:bool=True) -> ExpertLinear:
     "Stack and pack the per-expert `weights` (QTensor, or tensors for bf16) of one linear by branch, in the fragment layout if `gluon` and the Gluon decode kernel can run it."
     branches = _branches(allocation, name)
-    layout = 'fragment' if gluon and gluon_linear(branches) and gluon_shape(*_weight_shape(weights[0])) else 'k'
+    layout = 'fragment' if gluon and gluon_kernel(branches, *_weight_shape(weights[0])) else 'k'
     E = len(weights)
     br = [branches.index(allocation[e][name]) for e in range(E)]
     slot, packed = [0] * E, []

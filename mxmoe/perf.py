@@ -17,7 +17,7 @@ from .kernels import (ACT_BF16, ACT_MODES, TILES, TileError, check_tile, grid_bo
                            quantize_activations, route)
 from .codegen import (CODEGEN_VERSION, LINEARS, moe_experts_forward, normalize_allocation, quantize_layer, launch_linear,
                            _branches, _modes)
-from .gluon import gluon_linear, gluon_shape
+from .gluon import gluon_kernel
 
 # %% auto #0
 __all__ = ['QWEN15', 'DSV2LITE', 'EMPTY_PROGRAMS', 'TABLE_FORMAT', 'MIN_LOAD', 'PROFILE_CMD', 'DEFAULT_DEVICE',
@@ -315,7 +315,7 @@ def kernel_kind(branches:list, # (config, tile) branches of one launch
                ) -> str|None:
     "'gluon' if a launch of these branches is the Gluon decode kernel (`mxmoe.gluon`), else None (Triton), as `codegen.pack_layer` decides."
     rows, K = (2 * intermediate, hidden) if linear == 'gate_up' else (hidden, intermediate)
-    return 'gluon' if gluon_linear(branches) and gluon_shape(rows, K) else None
+    return 'gluon' if gluon_kernel(branches, rows, K) else None
 
 class PerfModel:
     "Predicted time of MoE blocks and of each expert linear's choice, fitted from a measured profile."
