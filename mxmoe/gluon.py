@@ -45,44 +45,50 @@ def gluon_kernel(branches:list, N:int, K:int # one linear's (config, tile) branc
 
 # %% ../nbs/05b_gluon.ipynb #d2ec6cdd
 @gluon.jit
-def _halves(p):
-    "The low and high 16 bits of each int32 of `p` as two bf16 tensors (a register move, no arithmetic)."
-    return gl.inline_asm_elementwise("mov.b32 {$0, $1}, $2;", "=h,=h,r", [p], dtype=(gl.bfloat16, gl.bfloat16),
+def _as_bf16_pairs(p):
+    "bf16 [..., 2]: the low and high 16 bits of each int32 of `p`, left in the register they came in (no instruction)."
+    return gl.inline_asm_elementwise("mov.b32 $0, $1;", "=r,r,r", [gl.join(p, p)], dtype=gl.bfloat16, is_pure=True, pack=2)
+
+@gluon.jit
+def _and_or(a, b, c):
+    "(a & b) | c as one LOP3 (left to itself the compiler spends two instructions when b and c are both constants)."
+    return gl.inline_asm_elementwise("lop3.b32 $0, $1, $2, $3, 0xea;", "=r,r,r,r", [a, b, c], dtype=gl.int32,
                                      is_pure=True, pack=1)
 
 @gluon.jit
-def _split_pairs(x, HALF: gl.constexpr):
-    "Split the HALF-bit fields of both 16-bit halves of each int32: a new last dimension, low field first."
-    m: gl.constexpr = ((1 << HALF) - 1) * 0x00010001
-    return gl.join(x & m, (x >> HALF) & m)
+def _shifted(words, BITS: gl.constexpr, LIFT: gl.constexpr, M0: gl.constexpr, STEP: gl.constexpr, LEVELS: gl.constexpr):
+    "[..., 2 x LEVELS]: `words` shifted so that code position M0 + STEP i of each 16-bit half (i's bits high to low) starts at bit LIFT."
+    if LEVELS == 0:
+        if BITS * M0 >= LIFT:
+            return words >> (BITS * M0 - LIFT)
+        else:
+            return words << (LIFT - BITS * M0)
+    else:
+        return gl.join(_shifted(words, BITS, LIFT, M0, 2 * STEP, LEVELS - 1),
+                       _shifted(words, BITS, LIFT, M0 + STEP, 2 * STEP, LEVELS - 1))
 
 @gluon.jit
-def _fields(words, BITS: gl.constexpr, BN: gl.constexpr):
-    "int32 [BN, 4, 2, 2, 2, 2]: one code in each 16-bit half, from one group's words [BN, 4 BITS] of a BITS-bit plane."
-    x = _split_pairs(words, 8)
-    if BITS <= 4:
-        x = _split_pairs(x, 4)
-    if BITS <= 2:
-        x = _split_pairs(x, 2)
-    if BITS == 1:
-        x = _split_pairs(x, 1)
+def _fields(words, BITS: gl.constexpr, LIFT: gl.constexpr, BN: gl.constexpr):
+    "[BN, 4, 2, 2, 2, 2], unmasked: each code of one group's words [BN, 4 BITS] of a BITS-bit plane shifted to bit LIFT of its 16-bit half."
+    x = _shifted(words.to(gl.uint32, bitcast=True), BITS, LIFT, 0, 1, (16 // BITS).bit_length() - 1)  # logical shifts
     return gl.reshape(x, [BN, 4, 2, 2, 2, 2])  # [BN, thread c, (word t, position in half m) bits high to low]
 
 @gluon.jit
 def _operand(x, BN: gl.constexpr, A_LAYOUT: gl.constexpr):
-    "bf16 values 128 + q [BN, 128] in the wgmma A layout from `_fields`' int32 pairs."
-    lo, hi = _halves(x | 0x43004300)  # each half: bf16 128.0 with its code in the mantissa
-    v = gl.permute(gl.join(lo, hi), [0, 2, 3, 4, 5, 1, 6])  # K order: s (3 bits), e1, c (2 bits), e0 = the half
+    "bf16 values 128 + q [BN, 128] in the wgmma A layout from int32 pairs 0x4300 | q (`_codes`)."
+    v = gl.permute(_as_bf16_pairs(x), [0, 2, 3, 4, 5, 1, 6])  # K order: s (3 bits), e1, c (2 bits), e0 = the half
     return gl.convert_layout(gl.reshape(v, [BN, 128]), A_LAYOUT, assert_trivial=True)
 
 @gluon.jit
 def _codes(w0, w1, W_BITS: gl.constexpr, BN: gl.constexpr, A_LAYOUT: gl.constexpr):
-    "bf16 128 + q [BN, 128] of one group's planes w0 (and the high plane w1 for 3 bits) in the wgmma A layout."
+    "bf16 128 + q [BN, 128] of one group's planes w0 (and the high plane w1 for 3 bits) in the wgmma A layout: per code pair one shift and one LOP3 a plane."
+    MAGIC: gl.constexpr = 0x43004300  # each half: bf16 128.0 with the code in its mantissa
     if W_BITS == 3:
-        lo = _fields(w0, 2, BN)
-        x = lo | (gl.convert_layout(_fields(w1, 1, BN), lo.type.layout, assert_trivial=True) << 2)
+        lo = _and_or(_fields(w0, 2, 0, BN), 0x00030003, MAGIC)
+        hi = gl.convert_layout(_fields(w1, 1, 2, BN), lo.type.layout, assert_trivial=True)
+        x = _and_or(hi, 0x00040004, lo)
     else:
-        x = _fields(w0, W_BITS, BN)
+        x = _and_or(_fields(w0, W_BITS, 0, BN), ((1 << W_BITS) - 1) * 0x00010001, MAGIC)
     return _operand(x, BN, A_LAYOUT)
 
 # %% ../nbs/05b_gluon.ipynb #fb4dc6f6
@@ -228,7 +234,8 @@ def _mainloop(x_ptr, x_rows, xmask, q0_ptr, q1_ptr, s_ptr, z_ptr, slot, n_blk, N
                      sa, za, sb, zb, s_ptrs, z_ptrs, smask, HALF, W_BITS, GROUP, FUSED, WPG0, WPG1, GPS, STAGES)
     acc_a = gl.zeros([BN, BM], gl.float32, layout=acc_l)
     acc_b = gl.zeros([BN, BM], gl.float32, layout=acc_l)
-    ones = gl.full([BN, 128], 1.0, gl.bfloat16, layout=a_l)
+    ones = gl.allocate_shared_memory(gl.bfloat16, [BN, 128], gl.NVMMASharedLayout.get_default_for([BN, 128], gl.bfloat16),
+                                     gl.full([BN, 128], 1.0, gl.bfloat16, layout=x_l))  # read by the tensor cores after the loop's fence
     nr, rmask = _rows(n_blk, NOUT, BN, r_l)
     s_a = gl.load(s_ptr + slot * NW + nr, mask=rmask & (GROUP == -1), other=0.).to(gl.float32)  # per-channel: one scale and
     z_a = gl.load(z_ptr + slot * NW + nr, mask=rmask & (GROUP == -1), other=0.).to(gl.float32)  # zero per row, all groups
