@@ -10,7 +10,7 @@ so `profile_perf.py --resume` measures exactly those again. `merge` writes, for 
 differs between the runs (the re-measured ones), the median of the runs. One run alone had outliers of up to 4x on
 the embedded shape's 5 µs launches (2026-11-26, H100); the median of three had none.
 """
-import json, statistics, sys
+import json, sys
 from pathlib import Path
 from mxmoe.core import save_json
 from mxmoe.gluon import gluon_branch
