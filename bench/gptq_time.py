@@ -2,7 +2,7 @@
 intermediate 1408, so gate_up weights [60, 2816, 2048] and down weights [60, 2048, 1408].
 
 `mxmoe.quant.quantize_weight` (GPTQ batched over the experts: one call per linear) with the default GPTQ settings
-(act_order, static groups, block 128, damp 0.01), for w4g128 and w2g128, by 'gptq', 'gptq_had' (Hadamard-rotated
+(act_order, static groups, block 128, damp 0.01, clipping search), for w4g128 and w2g128, by 'gptq', 'gptq_had' (Hadamard-rotated
 first) and 'rtn' for comparison; each timed with torch.cuda.synchronize around it after a warm-up call on one expert.
 Weights are random; the Hessians H = XᵀX come from random correlated inputs X = (Z A) diag(s): Z Gaussian
 [tokens, K] per expert, A = I + a Gaussian mixing / sqrt(K) shared by the experts, s log-normal column scales, so
@@ -14,10 +14,15 @@ relative output error tr(ΔW H ΔWᵀ) / tr(W H Wᵀ), which GPTQ must keep belo
 
 Expected on one H100: under a minute (Hessians and quantization of both linears, 2 configs x 3 methods).
 """
-import argparse, datetime, json, os, time
+import argparse, datetime, inspect, json, os, time
 import torch
 
 E, HIDDEN, INTER = 60, 2048, 1408
+
+def gptq_defaults() -> str:
+    "GPTQ's default settings as `name=value` pairs, read from `gptq_quantize`'s signature."
+    from mxmoe.quant import gptq_quantize
+    return ', '.join(f'{n}={p.default}' for n, p in inspect.signature(gptq_quantize).parameters.items() if p.default is not inspect.Parameter.empty)
 
 
 def sync(device):
@@ -86,7 +91,7 @@ def main():
                triton=triton.__version__, cuda=torch.version.cuda, date=datetime.datetime.now().isoformat(timespec='seconds'),
                quick=a.quick, experts=n_exp, hidden=HIDDEN, intermediate=INTER, tokens_per_expert=tokens,
                shapes={n: [n_exp, N, K] for n, (N, K) in linears.items()},
-               gptq_settings='mxmoe.quant.gptq_quantize defaults: act_order=True (static groups), block_size=128, damp=0.01, mse=False; fp32, TF32 off',
+               gptq_settings='mxmoe.quant.gptq_quantize defaults: ' + gptq_defaults() + ' (act_order with static groups); fp32, TF32 off',
                hessian_s=t_hess, hessians='X = (Z A) diag(s): Z ~ N(0,1) [tokens, K] per expert, A = I + N(0,1)/sqrt(K), s = exp(N(0, 0.25))',
                seconds=time.time() - t_start, rows=rows)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)

@@ -218,7 +218,7 @@ def gptq_quantize(w:torch.Tensor, # weight [..., N, K]; leading dims (e.g. exper
                   block_size:int=128, # columns per lazy update
                   damp:float=0.01, # dampening, fraction of the mean Hessian diagonal
                   act_order:bool=True, # quantize columns by decreasing Hessian diagonal (static groups)
-                  mse:bool=False, # clipping search for group ranges instead of min-max
+                  mse:bool=True, # clipping search for group ranges (`mse_group_params`); False: min-max
                  ) -> QTensor:
     "GPTQ quantization of `w` under `cfg`, minimising the output error on inputs with Gram matrix `H`."
     cfg = get_config(cfg)
