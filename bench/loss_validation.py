@@ -14,6 +14,7 @@ from mxmoe.core import calibration_windows, eval_windows, write_atomic
 from mxmoe.embedded import load_embedded
 from mxmoe.stats import collect_stats
 from mxmoe.sensitivity import sensitivity_table, calibrated_quantizer, save_table
+from mxmoe.allocation import candidate_configs
 from mxmoe.validation import validate_losses, degradation_ratios, rank_correlations
 
 CANDIDATES = ['w1g128', 'w2g128', 'w2g64', 'w3g128', 'w3g64', 'w4g128']
@@ -30,9 +31,10 @@ def parse():
     p.add_argument('--n-random', type=int, default=24)
     p.add_argument('--eval-windows', type=int, default=0, help='test windows for perplexity, 0: the whole test set')
     p.add_argument('--methods', nargs='+', default=['gptq', 'gptq_had'])
+    p.add_argument('--candidates', nargs='+', default=CANDIDATES, help="config names, or one candidate set name such as 'weight-only'")
     p.add_argument('--quick', action='store_true', help='a few windows and plans, CPU: a smoke test')
     a = p.parse_args()
-    a.candidates = ['w2g128', 'w3g128'] if a.quick else CANDIDATES
+    a.candidates = ['w2g128', 'w3g128'] if a.quick else list(candidate_configs(a.candidates[0] if len(a.candidates) == 1 else a.candidates))
     if a.quick: a.n_calib, a.model_windows, a.n_random, a.eval_windows = 8, 1, 3, 2
     return a
 
