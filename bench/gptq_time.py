@@ -14,15 +14,11 @@ relative output error tr(ΔW H ΔWᵀ) / tr(W H Wᵀ), which GPTQ must keep belo
 
 Expected on one H100: under a minute (Hessians and quantization of both linears, 2 configs x 3 methods).
 """
-import argparse, datetime, inspect, json, os, time
+import argparse, datetime, json, os, time
 import torch
 
 E, HIDDEN, INTER = 60, 2048, 1408
 
-def gptq_defaults() -> str:
-    "GPTQ's default settings as `name=value` pairs, read from `gptq_quantize`'s signature."
-    from mxmoe.quant import gptq_quantize
-    return ', '.join(f'{n}={p.default}' for n, p in inspect.signature(gptq_quantize).parameters.items() if p.default is not inspect.Parameter.empty)
 
 
 def sync(device):
@@ -56,7 +52,7 @@ def main():
     p.add_argument('--methods', nargs='*', default=['gptq', 'gptq_had', 'rtn'])
     p.add_argument('--quick', action='store_true', help='CPU, 2 experts: a smoke test')
     a = p.parse_args()
-    from mxmoe.quant import quantize_weight, weight_of
+    from mxmoe.quant import gptq_defaults, quantize_weight, weight_of
     t_start = time.time()
     device = 'cpu' if a.quick else 'cuda'
     n_exp = a.experts or (2 if a.quick else E)
@@ -91,7 +87,7 @@ def main():
                triton=triton.__version__, cuda=torch.version.cuda, date=datetime.datetime.now().isoformat(timespec='seconds'),
                quick=a.quick, experts=n_exp, hidden=HIDDEN, intermediate=INTER, tokens_per_expert=tokens,
                shapes={n: [n_exp, N, K] for n, (N, K) in linears.items()},
-               gptq_settings='mxmoe.quant.gptq_quantize defaults: ' + gptq_defaults() + ' (act_order with static groups); fp32, TF32 off',
+               gptq_settings='mxmoe.quant.gptq_quantize defaults: ' + ', '.join(f'{k}={v}' for k, v in gptq_defaults().items()) + ' (act_order with static groups); fp32, TF32 off',
                hessian_s=t_hess, hessians='X = (Z A) diag(s): Z ~ N(0,1) [tokens, K] per expert, A = I + N(0,1)/sqrt(K), s = exp(N(0, 0.25))',
                seconds=time.time() - t_start, rows=rows)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)

@@ -182,7 +182,9 @@ def write_report(out:Path, results:dict):
     plain = matplotlib.ticker.FormatStrFormatter('%g')  # 90, not 9x10^1
     ax.yaxis.set_major_formatter(plain); ax.yaxis.set_minor_formatter(plain)
     fig.tight_layout(); fig.savefig(out/'ppl_vs_bits.png', dpi=120); plt.close(fig)
-    lines = [f"# mxmoe report: {results['model']}", '', f"Loss: {results['loss']}, budget scope: {results['scope']}, method: {results['method']}; "
+    gptq = ', '.join(f'{k}={v}' for k, v in results.get('gptq', {}).items())
+    lines = [f"# mxmoe report: {results['model']}", '', f"Loss: {results['loss']}, budget scope: {results['scope']}, method: {results['method']}"
+             + (f" ({gptq})" if gptq else '') + '; '
              f"{results['n_windows']} test windows of {results['seqlen']} tokens.", '',
              '| variant | avg bits | perplexity | allocation |', '|---|---|---|---|']
     lines += [f"| {r['name']} | {r['bits']:.3f} | {r['ppl']:.3f} | {r.get('allocation', '')} |" for r in rows]
@@ -203,7 +205,7 @@ def run_pipeline(args):
     import copy
     from mxmoe.core import eval_windows, calibration_windows, moe_layers
     from mxmoe.evaluate import uniform_plan, rtn_quantizer
-    from mxmoe.quant import get_config
+    from mxmoe.quant import get_config, gptq_defaults
     from mxmoe.stats import collect_stats, save_stats, load_stats
     from mxmoe.sensitivity import sensitivity_table, save_table, load_table, calibrated_quantizer
     from mxmoe.allocation import allocate, save_allocation, load_allocation, allocation_plan, candidate_configs
@@ -232,7 +234,8 @@ def run_pipeline(args):
     points = mxmoe_points(args.bits, args.r, args.wa_bits, args.candidates)
     uniform_wa = UNIFORM_WA if args.wa_bits else ()  # weight-activation baselines go with the weight-activation point
     configs = list(dict.fromkeys([c for p in points for c in candidate_configs(p['candidates'])] + list(uniform_wa)))
-    sens = dict(calib, method=args.method, loss=loss, configs=configs)
+    quant = dict(method=args.method, **({} if args.method == 'rtn' else dict(gptq=gptq_defaults())))  # what the codes depend on
+    sens = dict(calib, **quant, loss=loss, configs=configs)
     def sensitivity_stage():
         w = calibration_windows(tok, MODEL_LOSS_WINDOWS, args.seqlen, args.seed, args.data, max_len=max_len) if loss == 'model' else None
         t = sensitivity_table(base_model, stats, loss=loss, configs=configs, methods=[args.method], windows=w)
@@ -245,7 +248,7 @@ def run_pipeline(args):
     rows = [dict(name='bf16', kind='reference', bits=16.0, **stages('ppl_fp', dict(data, **ev), lambda: _ppl_of(fresh, None, None, windows)))]
     baselines = [(c, q) for c in UNIFORM_BASELINES for q in ('RTN', args.method.upper())] + [(c, args.method.upper()) for c in uniform_wa]
     for c, name in dict.fromkeys(baselines):
-        res = stages(f'ppl_{name.lower()}_{c}', dict(calib, method=name, **ev),
+        res = stages(f'ppl_{name.lower()}_{c}', dict(calib, **(dict(method=name) if name == 'RTN' else quant), **ev),
                      lambda: _ppl_of(fresh, lambda m: uniform_plan(m, c), rtn if name == 'RTN' else quantizer, windows))
         rows.append(dict(name=f'{name} {c}', kind='uniform', bits=get_config(c).bits(K), **res))
     problems = {}
@@ -259,6 +262,6 @@ def run_pipeline(args):
         alloc = load_allocation(stages(f'allocation_{tag}', params, allocation_stage)['path'], base_model)
         res = stages(f'ppl_mxmoe_{tag}', dict(params, **ev), lambda: _ppl_of(fresh, lambda m: allocation_plan(alloc), quantizer, windows))
         rows.append(dict(name=p['name'], kind='mxmoe', bits=alloc['predicted']['bits'], r=p['r'], allocation=f'allocations/mxmoe_{tag}.json', **res))
-    write_report(out, dict(model=args.model, seqlen=args.seqlen, n_windows=len(windows), method=args.method, loss=loss,
+    write_report(out, dict(model=args.model, seqlen=args.seqlen, n_windows=len(windows), **quant, loss=loss,
                            scope=args.scope, rows=rows))
     print((out/'summary.md').read_text())

@@ -13,7 +13,8 @@ from .core import MxMoEError
 __all__ = ['CONFIGS', 'WEIGHT_ONLY', 'WEIGHT_ACT', 'ROTATED_SUFFIX', 'FP8_MAX', 'METHODS', 'QuantConfigError', 'QuantConfig',
            'get_config', 'rotated_config', 'plain_config', 'QTensor', 'group_params', 'quantize_codes',
            'dequantize_codes', 'rtn_quantize', 'dequantize', 'fake_quantize', 'fake_quantize_activations', 'QuantError',
-           'mse_group_params', 'gptq_quantize', 'hadamard_matrix', 'quantize_weight', 'weight_of', 'fake_qlinear']
+           'mse_group_params', 'gptq_quantize', 'gptq_defaults', 'hadamard_matrix', 'quantize_weight', 'weight_of',
+           'fake_qlinear']
 
 # %% ../nbs/00b_quant.ipynb #eecc7770
 class QuantConfigError(MxMoEError, ValueError):
@@ -269,6 +270,13 @@ def gptq_quantize(w:torch.Tensor, # weight [..., N, K]; leading dims (e.g. exper
     else: scale, zero = torch.stack([s for s, _ in found], -1), None if zero is None else torch.stack([z for _, z in found], -1)
     shaped = lambda t: None if t is None else t.reshape(*lead, N, -1)
     return QTensor(codes.to(c.dtype).reshape(*lead, N, K), shaped(scale), shaped(zero), cfg)
+
+# %% ../nbs/00b_quant.ipynb #fc9c5707
+import inspect
+
+def gptq_defaults() -> dict:
+    "GPTQ's default settings: the keyword defaults of `gptq_quantize`."
+    return {n: p.default for n, p in inspect.signature(gptq_quantize).parameters.items() if p.default is not inspect.Parameter.empty}
 
 # %% ../nbs/00b_quant.ipynb #27e1cee7
 @functools.lru_cache(maxsize=16)
