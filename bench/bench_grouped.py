@@ -29,10 +29,10 @@ ROT = 4  # routings rotated inside one timed graph
 DECODE_TILE = None  # --decode-tile: overrides default_tile for weight-only configs at <= 16 tokens per expert
 
 
-def allocation(config, E, tokens_per_expert):
+def allocation(config, E, tokens_per_expert, H=None, I=None):
     from mxmoe.codegen import MIXED_225, cycle_allocation, uniform_allocation
     if config == 'mixed225': a = cycle_allocation(E, MIXED_225, tokens_per_expert)
-    else: a = uniform_allocation(E, config, tokens_per_expert=tokens_per_expert)
+    else: a = uniform_allocation(E, config, tokens_per_expert=tokens_per_expert, hidden=H, intermediate=I)
     if DECODE_TILE and tokens_per_expert <= 16 and config != 'w8a8' and not config.startswith('w8a8'):
         a = {e: {l: (c, DECODE_TILE) for l, (c, _) in v.items()} for e, v in a.items()}
     return a
@@ -155,7 +155,7 @@ def bench_model(name, tokens, configs, bw, tc, rows):
     E, H, I, k = MODELS[name]
     wgu, wdn = random_experts(E, H, I)
     expert_bytes_bf16 = (wgu[0].numel() + wdn[0].numel()) * 2
-    qts = quantize_configs(configs, lambda c: allocation(c, E, 1), wgu, wdn)
+    qts = quantize_configs(configs, lambda c: allocation(c, E, 1, H, I), wgu, wdn)
     for T in tokens:
         A = T * k
         sets = routings(T, E, k, H)
@@ -168,7 +168,7 @@ def bench_model(name, tokens, configs, bw, tc, rows):
                      'frac_hbm': (hit * expert_bytes_bf16 + act_bytes) / (base * 1e-3) / bw,
                      'frac_tc': flops / (base * 1e-3) / tc})
         for c in configs:
-            alloc = normalize_allocation(allocation(c, E, A / E))
+            alloc = normalize_allocation(allocation(c, E, A / E, H, I))
             layer = pack_layer(alloc, *qts[c])
             t_block, t_gemm = kernel_times(layer, sets)
             wbytes = (layer.gate_up.nbytes + layer.down.nbytes) / E

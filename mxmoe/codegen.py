@@ -19,11 +19,12 @@ from .kernels import (ACT_BF16, ACT_ROT, EP2, PackedWeight, check_tile, grid_bou
 from .gluon import gluon_kernel, gluon_linear
 
 # %% auto #0
-__all__ = ['LINEARS', 'CODEGEN_VERSION', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225', 'normalize_allocation', 'allocation_hash',
-           'default_tile', 'uniform_allocation', 'ExpertLinear', 'MoELayerWeights', 'pack_layer', 'quantize_expert',
-           'quantize_layer', 'moe_experts_reference', 'kernel_hash', 'generate_source', 'kernel_dir', 'load_kernels',
-           'write_kernels', 'launch_linear', 'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error',
-           'make_case', 'random_case', 'cycle_allocation', 'example_allocations', 'write_example_kernels']
+__all__ = ['LINEARS', 'LONG_K', 'CODEGEN_VERSION', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225', 'normalize_allocation',
+           'allocation_hash', 'default_tile', 'uniform_allocation', 'ExpertLinear', 'MoELayerWeights', 'pack_layer',
+           'quantize_expert', 'quantize_layer', 'moe_experts_reference', 'kernel_hash', 'generate_source', 'kernel_dir',
+           'load_kernels', 'write_kernels', 'launch_linear', 'moe_experts_forward', 'time_linear', 'forward_tolerance',
+           'forward_error', 'make_case', 'random_case', 'cycle_allocation', 'example_allocations',
+           'write_example_kernels']
 
 # %% ../nbs/05_codegen.ipynb #7439db9e
 LINEARS = tuple(PLAN_LINEARS)  # ('gate_up', 'down'): gate and up share one config
@@ -48,12 +49,16 @@ def allocation_hash(allocation:dict) -> str:
     return hashlib.sha1(json.dumps(canon).encode()).hexdigest()[:12]
 
 # %% ../nbs/05_codegen.ipynb #318b4a74
+LONG_K = 4096  # input features from which a one-config weight-only decode launch streams two groups per stage
+
 def default_tile(cfg, # config name or QuantConfig
-                 tokens_per_expert:float # expected rows per expert in a launch
+                 tokens_per_expert:float, # expected rows per expert in a launch
+                 k:int|None=None, # the linear's input features, given when every expert of the launch has `cfg`
                 ) -> tuple[int, int, int]:
     "A reasonable tile for `cfg` at `tokens_per_expert` rows per expert."
     cfg = get_config(cfg)
-    if tokens_per_expert <= 16: tile = (16, 64, 128)
+    long_k = cfg.weight_only and cfg.quantized and k is not None and k >= LONG_K and k % 256 == 0
+    if tokens_per_expert <= 16: tile = (16, 64, 256) if long_k else (16, 64, 128)
     elif tokens_per_expert <= 48: tile = (32, 64, 128)
     else: tile = (128, 128, 64) if cfg.weight_only else (128, 128, 128)
     return check_tile(cfg, tile)
@@ -61,12 +66,13 @@ def default_tile(cfg, # config name or QuantConfig
 def uniform_allocation(n_experts:int, # experts of the layer
                        gate_up:str, # config of every gate_up
                        down:str|None=None, # config of every down (default: gate_up's)
-                       tokens_per_expert:float=1 # picks the tiles with `default_tile`
+                       tokens_per_expert:float=1, # picks the tiles with `default_tile`
+                       hidden:int|None=None, intermediate:int|None=None, # the model's H and expert I, for `default_tile`'s `k`
                       ) -> dict:
     "An allocation giving every expert the same configs."
     down = down or gate_up
-    return {e: {'gate_up': (gate_up, default_tile(gate_up, tokens_per_expert)),
-                'down': (down, default_tile(down, tokens_per_expert))} for e in range(n_experts)}
+    return {e: {'gate_up': (gate_up, default_tile(gate_up, tokens_per_expert, hidden)),
+                'down': (down, default_tile(down, tokens_per_expert, intermediate))} for e in range(n_experts)}
 
 # %% ../nbs/05_codegen.ipynb #3d15ebc1
 def _config_order(name:str) -> tuple[int, bool]:

@@ -97,7 +97,9 @@ def kernel_allocation(layer:MoELayer, plan:dict[Key, str],
     "`layer`'s {expert: {linear: (config, tile)}} as `mxmoe.codegen` takes it: from `allocation`, else `plan` (bf16 where it is silent) and `default_tile`."
     def planned(e, lin):
         c = plan.get((layer.index, e, lin), 'bf16')
-        return c, default_tile(c, tokens_per_expert)
+        one_config = all(plan.get((layer.index, o, lin), 'bf16') == c for o in range(layer.n_experts))  # one launch, one config
+        k = (layer.hidden_size if lin == 'gate_up' else layer.intermediate_size) if one_config else None
+        return c, default_tile(c, tokens_per_expert, k)
     a = layer_allocation(allocation, layer.index) if allocation is not None else {
         e: {lin: planned(e, lin) for lin in PLAN_LINEARS} for e in range(layer.n_experts)}
     qts = qts or {}
