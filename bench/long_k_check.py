@@ -1,8 +1,8 @@
 """The two-group decode tile that `default_tile` gives one-config weight-only launches with K >= 4096, on the GPU.
 
-Every weight-only config on (16, 64, 256) for a layer with H = I = 4096 (4 experts, top-4), and w4g128 on Mixtral's
-shape (8 experts of 4096 x 14336, top-2), at 1 and 16 tokens with uniform and skewed routing, against the fp32
-reference of the same packed weights (`mxmoe.codegen.forward_error`, tolerance `forward_tolerance`). < 1 min.
+Every weight-only config and the rotated twins w2g128h / w4g128h on (16, 64, 256) for a layer with H = I = 4096
+(4 experts, top-4), and w4g128 on Mixtral's shape (8 experts of 4096 x 14336, top-2), at 1 and 16 tokens with
+uniform and skewed routing, against the fp32 reference of the same packed weights (`mxmoe.codegen.forward_error`, tolerance `forward_tolerance`). < 1 min.
 
     PYTHONPATH=. python bench/long_k_check.py bench/results/long_k_check_h100.json
 """
@@ -13,7 +13,8 @@ from mxmoe.quant import CONFIGS, get_config
 def main(out:str):
     "Check every case against the reference; write the rows and the number that failed to `out`."
     rows, bad = [], 0
-    cases = [(c, 4, 4096, 4096, 4) for c in CONFIGS if get_config(c).weight_only and get_config(c).quantized] + [('w4g128', 8, 4096, 14336, 2)]
+    plain = [c for c in CONFIGS if get_config(c).weight_only and get_config(c).quantized]
+    cases = [(c, 4, 4096, 4096, 4) for c in plain + ['w2g128h', 'w4g128h']] + [('w4g128', 8, 4096, 14336, 2)]  # with two rotated twins
     for c, E, H, I, k in cases:
         t = default_tile(c, 1, H); assert t == (16, 64, 256), (c, t)
         for T in (1, 16):
