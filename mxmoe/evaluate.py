@@ -95,11 +95,10 @@ def kernel_allocation(layer:MoELayer, plan:dict[Key, str],
                       tokens_per_expert:float=1, # without `allocation`: picks the tiles with `default_tile`
                      ) -> dict:
     "`layer`'s {expert: {linear: (config, tile)}} as `mxmoe.codegen` takes it: from `allocation`, else `plan` (bf16 where it is silent) and `default_tile`."
-    def planned(e, lin):
-        c = plan.get((layer.index, e, lin), 'bf16')
-        one_config = all(plan.get((layer.index, o, lin), 'bf16') == c for o in range(layer.n_experts))  # one launch, one config
-        k = (layer.hidden_size if lin == 'gate_up' else layer.intermediate_size) if one_config else None
-        return c, default_tile(c, tokens_per_expert, k)
+    configs = {lin: [plan.get((layer.index, e, lin), 'bf16') for e in range(layer.n_experts)] for lin in PLAN_LINEARS}
+    k = {lin: (layer.hidden_size if lin == 'gate_up' else layer.intermediate_size) if len(set(cs)) == 1 else None
+         for lin, cs in configs.items()}  # `default_tile` takes K only for a launch of one config
+    def planned(e, lin): return configs[lin][e], default_tile(configs[lin][e], tokens_per_expert, k[lin])
     a = layer_allocation(allocation, layer.index) if allocation is not None else {
         e: {lin: planned(e, lin) for lin in PLAN_LINEARS} for e in range(layer.n_experts)}
     qts = qts or {}
