@@ -7,7 +7,8 @@ Two levers the candidate probe did not try:
 For each quantizer, one 'model'-loss table (GPTQ, 128 calibration windows, KL on 16) over the shipped weight-only
 candidates, the KL of dropping each expert, the global accuracy-only allocation at 2.25 and 3.25 bits with and
 without `w0` (a Lagrangian search here: gate/up and down of a dropped expert go together), and WikiText-2 test
-perplexity of every plan. ~3.5 min on an H100; `--quick` runs a few windows on a CPU (slow: the 'model' loss).
+perplexity of every plan. ~3.5 min on an H100. `--quick` uses a few windows on a CPU but still measures every candidate's
+'model' loss twice (more than 20 minutes on 2 cores).
 
     PYTHONPATH=. MXMOE_DATA=... python bench/quantizer_probe.py --out bench/results/quantizer_probe_h100.json
 """
