@@ -350,7 +350,7 @@ def main():
             pw = lin.packed[0]
             N, K = pw.shape[-2:]
             q = unpack_codes(pw.data[0], bits, K)
-            words, sz = pack_fragments(q, bits).contiguous(), pack_scale_zero(pw.scale, pw.zero)
+            words, sz = pack_fragments(q, bits).transpose(-3, -2).flatten(-4, -3).flatten(-2), pack_scale_zero(pw.scale, pw.zero)  # row-major words [E, N, G*W], as the probe's kernels read them
             per_col = lambda t: t.float().repeat_interleave(GROUP, -1)[..., :K]
             w_ref = (q.float() - per_col(pw.zero)) * per_col(pw.scale)
             for T in args.tokens:

@@ -67,7 +67,8 @@ def merge(runs: list[Path], out: Path):
     for e in merged['entries']:
         runs_of = [d[key(e)] for d in by_key if key(e) in d]
         if len(runs_of) == len(runs) and len({x['us'] for x in runs_of}) > 1: e.update(_median_of(runs_of, MEASURED)); n += 1
-    merged['method'] += f'; the Gluon kernel part re-measured {len(runs)} times, median kept (bench/remeasure_gluon.py)'
+    note = f'; the Gluon kernel part re-measured {len(runs)} times, median kept (bench/remeasure_gluon.py)'
+    if note not in merged['method']: merged['method'] += note
     m = 0
     for c in vals[0]['cases']:
         runs_of = [d[c['case']] for d in by_case]

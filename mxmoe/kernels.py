@@ -14,11 +14,11 @@ from .core import MxMoEError
 from .quant import CONFIGS, QTensor, QuantConfig, get_config, fake_qlinear, hadamard_matrix
 
 # %% auto #0
-__all__ = ['PLANES', 'K_ALIGN', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'ACT_ROT', 'ACT_MODES', 'EP2',
-           'ROUTE_SMALL', 'PackError', 'pack_codes', 'unpack_codes', 'PackedWeight', 'fragment_order', 'pack_fragments',
-           'unpack_fragments', 'fragment_config', 'pack_weight', 'unpack_weight', 'TileError', 'check_tile',
-           'launch_params', 'kernel_constants', 'find_tile', 'grid_bound', 'tile_schedule', 'gate_up_tile', 'down_tile',
-           'route', 'quantize_activations', 'linear_reference']
+__all__ = ['PLANES', 'K_ALIGN', 'FRAGMENT_ROWS', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'ACT_ROT', 'ACT_MODES',
+           'EP2', 'ROUTE_SMALL', 'PackError', 'pack_codes', 'unpack_codes', 'PackedWeight', 'fragment_order',
+           'pack_fragments', 'unpack_fragments', 'fragment_config', 'pack_weight', 'unpack_weight', 'TileError',
+           'check_tile', 'launch_params', 'kernel_constants', 'find_tile', 'grid_bound', 'tile_schedule',
+           'gate_up_tile', 'down_tile', 'route', 'quantize_activations', 'linear_reference']
 
 # %% ../nbs/05a_kernels.ipynb #1357d76a
 PLANES: dict[int, tuple[int, ...]] = {1: (1,), 2: (2,), 3: (2, 1), 4: (4,), 8: (8,)}  # plane widths of b-bit codes
@@ -55,7 +55,7 @@ class PackedWeight:
     "The weight [..., N, K] of a linear (or a stack of experts' linears) in the kernels' storage format for `cfg`."
     cfg: QuantConfig  # the candidate config the codes follow
     shape: tuple[int, ...]  # logical weight shape [..., N, K]
-    data: tuple[torch.Tensor, ...]  # int32 code planes, or int8/fp8 codes, or the bf16 weight itself
+    data: tuple[torch.Tensor, ...]  # int32 code planes ([..., N/64, G, 64, W] blocks in the 'fragment' layout), or int8/fp8 codes, or the bf16 weight itself
     scale: torch.Tensor | None = None  # [..., N, G] fp16 (None for bf16); [..., G, N] in the 'fragment' layout
     zero: torch.Tensor | None = None  # [..., N, G] fp16 (asymmetric configs only); [..., G, N] in the 'fragment' layout
     layout: str = 'k'  # 'k': codes packed along K (`pack_codes`); 'fragment': in wgmma fragment order (`pack_fragments`)
@@ -93,16 +93,20 @@ def fragment_order(bits:int # bits per code of one plane: 1, 2 or 4
     i = t * P + 2 * m + h  # the thread's value: bits s (3), e1, e0 from the top
     return (16 * (i >> 2) + 8 * ((i >> 1) & 1) + 2 * c + (i & 1)).reshape(-1)
 
-def pack_fragments(q:torch.Tensor, # integer codes [..., N, K] (only the low `bits` bits are kept)
+FRAGMENT_ROWS = 64  # rows of a block of the fragment layout: the BLOCK_N of the Gluon decode tiles
+
+def pack_fragments(q:torch.Tensor, # integer codes [..., N, K], N a multiple of FRAGMENT_ROWS (only the low `bits` bits are kept)
                    bits:int # bits per code: 1, 2 or 4
                   ) -> torch.Tensor:
-    "int32 words [..., N, ceil(K/128)*4*bits] of the codes in `fragment_order` (K padded with zero codes, as `pack_codes`)."
-    P, K = 32 // bits, q.shape[-1]
+    "int32 words [..., N/64, G, 64, 4*bits]: by block of 64 rows and 128-group, each row's codes in `fragment_order` (K padded with zero codes, as `pack_codes`)."
+    *_, N, K = q.shape
+    if N % FRAGMENT_ROWS: raise PackError(f"The fragment layout stores rows in blocks of {FRAGMENT_ROWS}; got {N} rows")
+    P = 32 // bits
     q = F.pad(q.to(torch.int32) & ((1 << bits) - 1), (0, -K % K_ALIGN)).unflatten(-1, (-1, K_ALIGN))
     q = q[..., fragment_order(bits).to(q.device)].unflatten(-1, (4 * bits, P))
-    words = torch.zeros(q.shape[:-1], dtype=torch.int32, device=q.device)
+    words = torch.zeros(q.shape[:-1], dtype=torch.int32, device=q.device)  # [..., N, G, 4 bits]
     for n in range(P): words |= q[..., n] << (bits * n)
-    return words.flatten(-2)
+    return words.unflatten(-3, (-1, FRAGMENT_ROWS)).transpose(-3, -2).contiguous()
 
 def unpack_fragments(words:torch.Tensor, # int32 words from `pack_fragments`
                      bits:int, # bits per code
@@ -110,7 +114,8 @@ def unpack_fragments(words:torch.Tensor, # int32 words from `pack_fragments`
                     ) -> torch.Tensor:
     "Unsigned codes [..., N, K] (int32) stored in fragment-ordered `words`."
     sh = torch.arange(0, 32, bits, dtype=torch.int32, device=words.device)
-    pos = ((words.unflatten(-1, (-1, 4 * bits))[..., None] >> sh) & ((1 << bits) - 1)).flatten(-2)  # [..., G, 128]
+    rows = words.transpose(-3, -2).flatten(-4, -3)  # [..., N, G, 4 bits]
+    pos = ((rows[..., None] >> sh) & ((1 << bits) - 1)).flatten(-2)  # [..., N, G, 128]
     return pos[..., fragment_order(bits).argsort().to(words.device)].flatten(-2)[..., :K]
 
 # %% ../nbs/05a_kernels.ipynb #672622b4

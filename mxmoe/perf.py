@@ -314,8 +314,8 @@ def kernel_kind(branches:list, # (config, tile) branches of one launch
                 linear:str, hidden:int, intermediate:int # the linear and the layer's H, I
                ) -> str|None:
     "'gluon' if a launch of these branches is the Gluon decode kernel (`mxmoe.gluon`), else None (Triton), as `codegen.pack_layer` decides."
-    rows, K = (2 * intermediate, hidden) if linear == 'gate_up' else (hidden, intermediate)
-    return 'gluon' if gluon_kernel(branches, rows, K) else None
+    n_out, K = (intermediate, hidden) if linear == 'gate_up' else (hidden, intermediate)
+    return 'gluon' if gluon_kernel(branches, n_out, K) else None
 
 class PerfModel:
     "Predicted time of MoE blocks and of each expert linear's choice, fitted from a measured profile."
