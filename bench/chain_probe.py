@@ -11,7 +11,7 @@ About 2 minutes on an H100.
 
     PYTHONPATH=. python bench/chain_probe.py OUT.json
 """
-import importlib.util, json, subprocess, sys, types
+import importlib.util, json, subprocess, sys
 from pathlib import Path
 
 PATCHES = {
@@ -45,7 +45,6 @@ def run_variant(variant: str) -> list[dict]:
     patched_gluon(variant)
     import os, tempfile
     os.environ['MXMOE_KERNEL_DIR'] = tempfile.mkdtemp(prefix=f'mxmoe_{variant}_')
-    import torch
     from bench.bench_grouped import allocation, bf16_times, kernel_times, random_experts, routings, MODELS
     from mxmoe.codegen import quantize_layer
     E, H, I, k = MODELS['qwen15']
@@ -72,6 +71,7 @@ def main(out: str):
     base = {(r['config'], r['T']): r for r in rows if r['variant'] == 'base'}
     for r in rows: r['block_over_base'] = r['block_us'] / base[r['config'], r['T']]['block_us']
     json.dump(dict(device=torch.cuda.get_device_name(), rows=rows), open(out, 'w'), indent=1)
+    print(torch.cuda.get_device_name(), '(block times; x = over the shipped kernel in the same run)')
     for r in rows: print(f"{r['variant']:10s} {r['config']:9s} T={r['T']:3d} block {r['block_us']:7.1f} us  gemm {r['gemm_us']:7.1f} us  x{r['block_over_base']:.3f} of base")
 
 

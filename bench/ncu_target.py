@@ -21,7 +21,7 @@ x = torch.randn(T, H, device='cuda').bfloat16()
 for _ in range(3): moe_experts_forward(x, idx, w, layer)
 torch.cuda.synchronize()
 if len(sys.argv) > 4:  # dump SASS and metadata of the generated kernels
-    import triton, pathlib
+    import pathlib
     out = pathlib.Path(sys.argv[4]); out.mkdir(parents=True, exist_ok=True)
     mod = layer.kernels
     for name in ('gate_up_kernel', 'down_kernel'):
