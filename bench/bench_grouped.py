@@ -11,7 +11,6 @@ It also reports the fraction of the measured HBM bandwidth (bytes: weights of th
 and of the tensor-core peak (measured bf16 matmul rate; x2 for int8/fp8).
 
     PYTHONPATH=. python bench/bench_grouped.py --out bench.json [--models qwen15] [--tokens 1 16] [--configs w4g128]
-        [--split-fill F]  (`mxmoe.codegen.SPLIT_FILL` for the run: 0 never splits a Gluon launch's K loop)
 """
 import argparse, json, time
 import multiprocessing as mp
@@ -28,16 +27,6 @@ ROT = 4  # routings rotated inside one timed graph
 
 
 DECODE_TILE = None  # --decode-tile: overrides default_tile for weight-only configs at <= 16 tokens per expert
-SPLIT_FILL = None  # --split-fill: overrides mxmoe.codegen.SPLIT_FILL
-
-
-def set_split_fill(fill):
-    "Make `fill` the run's `mxmoe.codegen.SPLIT_FILL` (None: keep the library's)."
-    global SPLIT_FILL
-    SPLIT_FILL = fill
-    if fill is not None:
-        import mxmoe.codegen
-        mxmoe.codegen.SPLIT_FILL = fill
 
 
 def allocation(config, E, tokens_per_expert, H=None, I=None):
@@ -53,8 +42,7 @@ def _precompile(task):
     "Compile one allocation's kernels by running a small forward (Triton caches them on disk)."
     from mxmoe.codegen import quantize_layer, moe_experts_forward
     global DECODE_TILE
-    config, tpe, DECODE_TILE, fill = task
-    set_split_fill(fill)
+    config, tpe, DECODE_TILE = task
     E, H, I, k = MODELS['qwen15']
     E = 8
     alloc = allocation(config, E, tpe)
@@ -207,16 +195,14 @@ def main():
     p.add_argument('--configs', nargs='*', default=CONFIGS)
     p.add_argument('--workers', type=int, default=8)
     p.add_argument('--decode-tile', nargs=3, type=int)
-    p.add_argument('--split-fill', type=int)
     a = p.parse_args()
     global DECODE_TILE
     DECODE_TILE = tuple(a.decode_tile) if a.decode_tile else None
-    set_split_fill(a.split_fill)
     from mxmoe.codegen import default_tile
     t0 = time.time()
     regimes = sorted({(c, default_tile(c if c != 'mixed225' else 'w2g128', T * MODELS[m][3] / MODELS[m][0]))
                       for c in a.configs for m in a.models for T in a.tokens})
-    tasks = sorted({(c, {16: 1, 32: 32, 64: 64, 128: 512}[tile[0]], DECODE_TILE, SPLIT_FILL) for c, tile in regimes})
+    tasks = sorted({(c, {16: 1, 32: 32, 64: 64, 128: 512}[tile[0]], DECODE_TILE) for c, tile in regimes})
     with mp.get_context('spawn').Pool(min(a.workers, len(tasks))) as pool:
         for t in pool.imap_unordered(_precompile, tasks): print('compiled', t, f'{time.time() - t0:.0f}s', flush=True)
     bw, tc = peaks()
@@ -225,7 +211,7 @@ def main():
     for m in a.models: bench_model(m, a.tokens, a.configs, bw, tc, rows)
     res = {'device': torch.cuda.get_device_name(), 'torch': torch.__version__, 'triton': triton.__version__,
            'cuda': torch.version.cuda, 'hbm_bytes_per_s': bw, 'bf16_flops': tc, 'rotations': ROT,
-           'split_fill': __import__('mxmoe.codegen').codegen.SPLIT_FILL, 'seconds': time.time() - t0, 'rows': rows}
+           'seconds': time.time() - t0, 'rows': rows}
     json.dump(res, open(a.out, 'w'), indent=1)
     print(f"\n{'model':8s} {'T':>5s} " + ' '.join(f"{c:>17s}" for c in a.configs) + "   (block / gemm speedup vs bf16)")
     for m in a.models:

@@ -2,8 +2,7 @@
 
 Each case draws a layer (5-64 experts, every branch of two of `mxmoe.codegen.TEST_GROUPS`, so every config and
 mixed tiles inside one launch), shapes (K and N multiples of 16 or not), top-k 1-8, 1-700 tokens and a routing
-(uniform, skewed onto one expert, half the experts empty, all tokens on one expert), splits the Gluon launches'
-K loops into 2 or 4 parts in half the cases (`forced_split`), then compares
+(uniform, skewed onto one expert, half the experts empty, all tokens on one expert), then compares
 `moe_experts_forward` with `moe_experts_reference` built from the same packed weights, after poisoning free GPU
 memory with NaN. Kernels are compiled first in parallel worker processes (Triton's disk cache keeps them).
 Before the cases, the Gluon unpacking (`mxmoe.gluon._codes`) of random fragment-packed codes of 1-4 bits must give
@@ -30,24 +29,14 @@ def _precompile(task):
     return task
 
 
-def forced_split(S):
-    "A `gluon_split` giving every Gluon launch S K parts where the workspace holds them: the cases' K has too few groups for the library's rule to split, so the sweep forces it (empty parts included)."
-    import mxmoe.codegen as cg
-    return lambda programs, sm, groups: S if S * programs <= cg.SPLIT_FILL * sm else 1
-
-
 def _run(seeds):
     "Check the cases of `seeds`; returns one record per case."
-    import mxmoe.codegen as cg
-    from mxmoe.codegen import TEST_GROUPS, forward_error, forward_tolerance, random_case, sm_count
+    from mxmoe.codegen import TEST_GROUPS, forward_error, forward_tolerance, random_case
     out = []
     for s in seeds:
-        cg.gluon_split = forced_split((1, 2, 1, 4)[s % 4])
         h, i, w, layer, desc = random_case(s, TEST_GROUPS)
         err, tol = forward_error(h, i, w, layer), forward_tolerance(layer)
-        lins = (layer.gate_up, layer.down)
-        split = [cg.gluon_split(l.grid(i.numel()), sm_count(h.device), -(-l.shape[1] // 128)) if l.gluon else 1 for l in lins]
-        out.append({**desc, 'gluon': [l.gluon for l in lins], 'split': split, 'err': err, 'tol': tol, 'ok': err < tol})
+        out.append({**desc, 'gluon': [layer.gate_up.gluon, layer.down.gluon], 'err': err, 'tol': tol, 'ok': err < tol})
     return out
 
 
@@ -102,9 +91,7 @@ def main():
     summary = {'cases': len(recs), 'failed': len(bad), 'unpack_wrong_codes': unpack_wrong, 'compile_s': t1 - t0, 'check_s': time.time() - t1,
                'max_err_by_tol': {str(t): max(e) for t, e in by.items()}, 'cases_by_tol': {str(t): len(e) for t, e in by.items()},
                'cases_with_gluon_launch': sum(any(r['gluon']) for r in recs),
-               'max_err_gluon': max([r['err'] for r in recs if any(r['gluon'])], default=None),
-               'cases_with_split_launch': sum(max(r['split']) > 1 for r in recs),
-               'max_err_split': max([r['err'] for r in recs if max(r['split']) > 1], default=None)}
+               'max_err_gluon': max([r['err'] for r in recs if any(r['gluon'])], default=None)}
     json.dump({'summary': summary, 'device': torch.cuda.get_device_name(), 'torch': torch.__version__,
                'triton': __import__('triton').__version__, 'cases': recs}, open(a.out, 'w'), indent=1)
     print(json.dumps(summary, indent=1))

@@ -16,16 +16,15 @@ from .allocation import AllocationError
 from .quant import CONFIGS, QTensor, get_config, plain_config, quantize_weight
 from .kernels import (ACT_BF16, ACT_ROT, EP2, PackedWeight, check_tile, grid_bound, kernel_constants,
                            launch_params, linear_reference, pack_weight, quantize_activations, route)
-from .gluon import SPLIT_SLAB, gluon_kernel, gluon_linear
+from .gluon import gluon_kernel, gluon_linear
 
 # %% auto #0
-__all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'CODEGEN_VERSION', 'SPLIT_FILL', 'SPLIT_GROUPS', 'FORWARD_TOL', 'TEST_GROUPS',
-           'MIXED_225', 'normalize_allocation', 'allocation_hash', 'default_tile', 'uniform_allocation', 'ExpertLinear',
+__all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'CODEGEN_VERSION', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225',
+           'normalize_allocation', 'allocation_hash', 'default_tile', 'uniform_allocation', 'ExpertLinear',
            'MoELayerWeights', 'pack_layer', 'quantize_expert', 'quantize_layer', 'moe_experts_reference', 'kernel_hash',
-           'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'gluon_split', 'sm_count',
-           'split_workspace', 'launch_linear', 'moe_experts_forward', 'time_linear', 'forward_tolerance',
-           'forward_error', 'make_case', 'random_case', 'cycle_allocation', 'example_allocations',
-           'write_example_kernels']
+           'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'launch_linear', 'moe_experts_forward',
+           'time_linear', 'forward_tolerance', 'forward_error', 'make_case', 'random_case', 'cycle_allocation',
+           'example_allocations', 'write_example_kernels']
 
 # %% ../nbs/05_codegen.ipynb #7439db9e
 LINEARS = tuple(PLAN_LINEARS)  # ('gate_up', 'down'): gate and up share one config
@@ -228,7 +227,7 @@ def moe_experts_reference(hidden:torch.Tensor, # [T, H]
     return out.sum(1)
 
 # %% ../nbs/05_codegen.ipynb #4a3ea36b
-CODEGEN_VERSION = 4
+CODEGEN_VERSION = 3
 
 def _fields(cfg:str) -> list[str]:
     "Storage pointers a branch of config `cfg` takes: code planes q0 (q1 for 3-bit), scales s, zeros z."
@@ -287,9 +286,8 @@ def _branch_call(linear:str, b:int, cfg:str, tile:tuple, gluon:bool) -> list[str
     m = k['A_MODE']
     x, xs = ("x_ptr", "None") if m == ACT_BF16 else (f"xq{m}_ptr", "None" if m == ACT_ROT else f"xs{m}_ptr")
     ptrs = ", ".join(f"b{b}_{f}" if f in _fields(cfg) else "None" for f in ('q0', 'q1', 's', 'z'))
-    if gluon:  # weight-only: no activation scales, no loop constants beyond the weights'; the K part and its workspace
+    if gluon:  # weight-only: no activation scales, no loop constants beyond the weights'
         call, consts = f"gl_{linear}_tile({x}, ", f"W_BITS={k['W_BITS']}, GROUP={k['GROUP']}"
-        ptrs += ", tile, part, SPLIT, ws_ptr, tickets_ptr"
     else:  # a twin runs the bf16 loop on its rotated copy
         call = f"{linear}_tile({x}, {xs}, "
         consts = ", ".join(f"{n}={ACT_BF16 if n == 'A_MODE' and v == ACT_ROT else v}" for n, v in k.items())
@@ -308,13 +306,9 @@ def _kernel_source(linear:str, branches:list, gluon:bool) -> list[str]:
     L += [f"        {a},  # activations from prologue mode {m} ({'rotated' if m == ACT_ROT else 'quantized'})" for a, m in zip(acts, modes)]
     for b, (c, t) in enumerate(branches):
         L.append(f"        {', '.join(f'b{b}_{f}' for f in _fields(c))},  # branch {b}: {c}, tile {t}")
-    if gluon:
-        L.append("        ws_ptr, tickets_ptr, SPLIT,  # K parts per tile and their partial sums (`gluon_split`, `split_workspace`)")
-    L += [f"        EP2: {lang}.constexpr):", f'    "{_DOC[linear]}."']
-    L += (["    tile, part = gl.program_id(0) // SPLIT, gl.program_id(0) % SPLIT",
-           "    e, n_blk, row0, row1 = gl_find_tile(tile, counts_ptr, bm_ptr, nt_ptr, E, EP2)"] if gluon else
-          ["    e, n_blk, row0, row1 = find_tile(tl.program_id(0), counts_ptr, bm_ptr, nt_ptr, E, EP2)"])
-    L += ["    if e < E:", f"        branch = {lang}.load(branch_ptr + e)", f"        slot = {lang}.load(slot_ptr + e)"]
+    L += [f"        EP2: {lang}.constexpr):", f'    "{_DOC[linear]}."',
+          f"    e, n_blk, row0, row1 = {'gl_' if gluon else ''}find_tile({lang}.program_id(0), counts_ptr, bm_ptr, nt_ptr, E, EP2)",
+          "    if e < E:", f"        branch = {lang}.load(branch_ptr + e)", f"        slot = {lang}.load(slot_ptr + e)"]
     for b, (c, t) in enumerate(branches):
         L += [f"        {'if' if b == 0 else 'elif'} branch == {b}:  # {_describe(c)}"] + _branch_call(linear, b, c, t, gluon)
     return L
@@ -372,32 +366,6 @@ def _storage(cfg:str, pw:PackedWeight) -> list[torch.Tensor]:
     have = dict(q0=pw.data[0], q1=pw.data[-1], s=pw.scale, z=pw.zero)
     return [have[f] for f in _fields(cfg)]
 
-SPLIT_FILL = 3  # programs per multiprocessor up to which a Gluon launch splits each tile's K loop
-SPLIT_GROUPS = 8  # fewest 128-groups of K a part gets: a program costs about as much as 9 groups (`bench/split_probe.py`)
-
-def gluon_split(programs:int, # the launch's grid bound (`ExpertLinear.grid`)
-                sm_count:int, # multiprocessors of the GPU
-                groups:int # 128-groups of the linear's K
-               ) -> int:
-    "K parts per tile of a Gluon launch: the most of 4 or 2 that keeps it within `SPLIT_FILL` programs per multiprocessor and gives each part `SPLIT_GROUPS` groups, else 1."
-    return next((s for s in (4, 2) if s * programs <= SPLIT_FILL * sm_count and groups >= s * SPLIT_GROUPS), 1)
-
-_WORKSPACES: dict = {}
-
-@functools.cache
-def sm_count(device:torch.device) -> int: return torch.cuda.get_device_properties(device).multi_processor_count
-
-def split_workspace(device:torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    "The fp32 partial-sum slabs and the zeroed tickets that every split Gluon launch on `device` uses, one launch at a time (one stream)."
-    if device not in _WORKSPACES:
-        if torch.cuda.is_current_stream_capturing():
-            raise RuntimeError("mxmoe: run the MoE layer once before capturing it in a CUDA graph "
-                               "(its first launch allocates the split-K workspace)")
-        n = SPLIT_FILL * sm_count(device)
-        _WORKSPACES[device] = (torch.empty(n * SPLIT_SLAB.value, dtype=torch.float32, device=device),
-                               torch.zeros(n, dtype=torch.int32, device=device))
-    return _WORKSPACES[device]
-
 def launch_linear(mod, # generated kernel module
             lin:ExpertLinear, x:torch.Tensor, # activations: hidden [T, H] for gate_up, sorted rows [A, I] for down
             order:torch.Tensor, counts:torch.Tensor, n_assign:int,
@@ -408,12 +376,8 @@ def launch_linear(mod, # generated kernel module
     ptrs = [t for (c, _), p in zip(lin.branches, lin.packed) for t in _storage(c, p)]
     kern, launch = getattr(mod, f"{lin.name}_kernel"), getattr(mod, f"{lin.name.upper()}_LAUNCH")
     head, tail = ((x, order, out), (extra,)) if lin.name == 'gate_up' else ((x, order, extra, out), ())
-    grid, split = lin.grid(n_assign), ()
-    if lin.gluon:
-        split = (*split_workspace(x.device), gluon_split(grid, sm_count(x.device), triton.cdiv(x.shape[1], 128)))
-        grid *= split[-1]
-    kern[(grid,)](*head, counts, lin.branch_of, lin.slot_of, lin.bm, lin.nt, lin.n_out, x.shape[1],
-                  len(lin.bm), *tail, *acts, *ptrs, *split, EP2=EP2, **launch)
+    kern[(lin.grid(n_assign),)](*head, counts, lin.branch_of, lin.slot_of, lin.bm, lin.nt, lin.n_out, x.shape[1],
+                                len(lin.bm), *tail, *acts, *ptrs, EP2=EP2, **launch)
 
 # %% ../nbs/05_codegen.ipynb #33ff4aa6
 _warned_cpu = False
