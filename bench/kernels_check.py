@@ -4,7 +4,7 @@ Each case draws a layer (5-64 experts, every branch of two of `mxmoe.codegen.TES
 mixed tiles inside one launch), shapes (K and N multiples of 16 or not), top-k 1-8, 1-700 tokens and a routing
 (uniform, skewed onto one expert, half the experts empty, all tokens on one expert), then compares
 `moe_experts_forward` with `moe_experts_reference` built from the same packed weights, after poisoning free GPU
-memory with NaN. Kernels are compiled first in parallel worker processes (Triton's disk cache keeps them).
+memory with NaN (batches of at most `FUSED_SUM_MAX` assignments with top-k > 1 sum inside the down launch). Kernels are compiled first in parallel worker processes (Triton's disk cache keeps them).
 Before the cases, the Gluon unpacking (`mxmoe.gluon._codes`) of random fragment-packed codes of 1-4 bits must give
 every code exactly.
 
@@ -31,12 +31,13 @@ def _precompile(task):
 
 def _run(seeds):
     "Check the cases of `seeds`; returns one record per case."
-    from mxmoe.codegen import TEST_GROUPS, forward_error, forward_tolerance, random_case
+    from mxmoe.codegen import TEST_GROUPS, forward_error, forward_tolerance, fused_sum, random_case
     out = []
     for s in seeds:
         h, i, w, layer, desc = random_case(s, TEST_GROUPS)
         err, tol = forward_error(h, i, w, layer), forward_tolerance(layer)
-        out.append({**desc, 'gluon': [layer.gate_up.gluon, layer.down.gluon], 'err': err, 'tol': tol, 'ok': err < tol})
+        out.append({**desc, 'gluon': [layer.gate_up.gluon, layer.down.gluon], 'fused_sum': fused_sum(desc['T'], desc['k']),
+                    'err': err, 'tol': tol, 'ok': err < tol})
     return out
 
 
@@ -91,7 +92,9 @@ def main():
     summary = {'cases': len(recs), 'failed': len(bad), 'unpack_wrong_codes': unpack_wrong, 'compile_s': t1 - t0, 'check_s': time.time() - t1,
                'max_err_by_tol': {str(t): max(e) for t, e in by.items()}, 'cases_by_tol': {str(t): len(e) for t, e in by.items()},
                'cases_with_gluon_launch': sum(any(r['gluon']) for r in recs),
-               'max_err_gluon': max([r['err'] for r in recs if any(r['gluon'])], default=None)}
+               'max_err_gluon': max([r['err'] for r in recs if any(r['gluon'])], default=None),
+               'fused_sum_max': __import__('mxmoe.codegen').codegen.FUSED_SUM_MAX, 'cases_with_fused_sum': sum(r['fused_sum'] for r in recs),
+               'max_err_fused_sum': max([r['err'] for r in recs if r['fused_sum']], default=None)}
     json.dump({'summary': summary, 'device': torch.cuda.get_device_name(), 'torch': torch.__version__,
                'triton': __import__('triton').__version__, 'cases': recs}, open(a.out, 'w'), indent=1)
     print(json.dumps(summary, indent=1))

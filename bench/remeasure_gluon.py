@@ -1,12 +1,15 @@
 """Re-measure the Gluon decode kernel's part of a perf table after the kernel changes, robustly (GPU for the runs).
 
     python bench/remeasure_gluon.py prepare data/perf OUT/resume        # CPU: the table without the Gluon part
+    python bench/remeasure_gluon.py prepare-blocks data/perf OUT/resume # or without the blocks and validation cases
     PYTHONPATH=. python bench/profile_perf.py --out OUT/runN --resume OUT/resume   # on the GPU, three times
     python bench/remeasure_gluon.py merge OUT/run1 OUT/run2 OUT/run3 data/perf      # CPU: median of the runs
 
 `prepare` copies the table and validation file of `DIR` without what the Gluon kernel times: linear points profiled in
 it (`kernel == 'gluon'`), calibration blocks whose config and tile it runs, and validation cases with a Gluon launch,
-so `profile_perf.py --resume` measures exactly those again. `merge` writes, for every entry and case whose time
+so `profile_perf.py --resume` measures exactly those again. `prepare-blocks` leaves out the calibration blocks and
+every validation case instead, for a change outside the GEMM loops that whole forwards see (the fused top-k sum:
+its own `reduce` entries are new, so the resumed run measures them too). `merge` writes, for every entry and case whose time
 differs between the runs (the re-measured ones), the median of the runs. One run alone had outliers of up to 4x on
 the embedded shape's 5 µs launches (2026-11-26, H100); the median of three had none.
 """
@@ -38,13 +41,15 @@ def gluon_case(c: dict) -> bool:
                for l in LINEARS)
 
 
-def prepare(src: Path, out: Path):
+def prepare(src: Path, out: Path, blocks: bool = False):
+    "Copy the table and validation file of `src` to `out` without the Gluon part (or, if `blocks`, without the blocks and cases)."
     out.mkdir(parents=True, exist_ok=True)
     table_p, val_p = _files(src)
     table, val = json.loads(table_p.read_text()), json.loads(val_p.read_text())
     n_entries, n_cases = len(table['entries']), len(val['cases'])
-    table['entries'] = [e for e in table['entries'] if not gluon_entry(e)]
-    val['cases'] = [c for c in val['cases'] if not gluon_case(c)]
+    drop_entry = (lambda e: e['kind'] == 'block') if blocks else gluon_entry
+    table['entries'] = [e for e in table['entries'] if not drop_entry(e)]
+    val['cases'] = [] if blocks else [c for c in val['cases'] if not gluon_case(c)]
     save_json(table, out / table_p.name, compact=True)
     save_json(val, out / val_p.name, compact=True)
     print(f"left out {n_entries - len(table['entries'])} entries and {n_cases - len(val['cases'])} validation cases")
@@ -67,7 +72,7 @@ def merge(runs: list[Path], out: Path):
     for e in merged['entries']:
         runs_of = [d[key(e)] for d in by_key if key(e) in d]
         if len(runs_of) == len(runs) and len({x['us'] for x in runs_of}) > 1: e.update(_median_of(runs_of, MEASURED)); n += 1
-    note = f'; the Gluon kernel part re-measured {len(runs)} times, median kept (bench/remeasure_gluon.py)'
+    note = f'; re-measured {len(runs)} times, median kept (bench/remeasure_gluon.py)'
     if note not in merged['method']: merged['method'] += note
     m = 0
     for c in vals[0]['cases']:
@@ -80,6 +85,6 @@ def merge(runs: list[Path], out: Path):
 
 if __name__ == '__main__':
     cmd, *paths = sys.argv[1:]
-    if cmd == 'prepare': prepare(Path(paths[0]), Path(paths[1]))
+    if cmd in ('prepare', 'prepare-blocks'): prepare(Path(paths[0]), Path(paths[1]), cmd == 'prepare-blocks')
     elif cmd == 'merge': merge([Path(p) for p in paths[:-1]], Path(paths[-1]))
-    else: sys.exit(f"unknown command {cmd!r}: use 'prepare SRC OUT' or 'merge RUN... OUT'")
+    else: sys.exit(f"unknown command {cmd!r}: use 'prepare SRC OUT', 'prepare-blocks SRC OUT' or 'merge RUN... OUT'")

@@ -14,17 +14,17 @@ import mxmoe
 from .core import write_atomic, PLAN_LINEARS
 from .allocation import AllocationError
 from .quant import CONFIGS, QTensor, get_config, plain_config, quantize_weight
-from .kernels import (ACT_BF16, ACT_ROT, EP2, PackedWeight, check_tile, grid_bound, kernel_constants,
+from .kernels import (ACT_BF16, ACT_ROT, EP2, SUM_COLS, PackedWeight, check_tile, grid_bound, kernel_constants,
                            launch_params, linear_reference, pack_weight, quantize_activations, route)
 from .gluon import gluon_kernel, gluon_linear
 
 # %% auto #0
-__all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'CODEGEN_VERSION', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225',
+__all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'CODEGEN_VERSION', 'FUSED_SUM_MAX', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225',
            'normalize_allocation', 'allocation_hash', 'default_tile', 'uniform_allocation', 'ExpertLinear',
            'MoELayerWeights', 'pack_layer', 'quantize_expert', 'quantize_layer', 'moe_experts_reference', 'kernel_hash',
-           'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'launch_linear', 'moe_experts_forward',
-           'time_linear', 'forward_tolerance', 'forward_error', 'make_case', 'random_case', 'cycle_allocation',
-           'example_allocations', 'write_example_kernels']
+           'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'launch_linear', 'fused_sum',
+           'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error', 'make_case', 'random_case',
+           'cycle_allocation', 'example_allocations', 'write_example_kernels']
 
 # %% ../nbs/05_codegen.ipynb #7439db9e
 LINEARS = tuple(PLAN_LINEARS)  # ('gate_up', 'down'): gate and up share one config
@@ -96,6 +96,7 @@ class ExpertLinear:
     slot_of: torch.Tensor  # [E] int32, position of each expert in its branch's stack
     bm: torch.Tensor  # [E] int32, BLOCK_M of each expert's branch
     nt: torch.Tensor  # [E] int32, n-tiles of each expert
+    tickets: torch.Tensor|None = None  # down: [cdiv(H, SUM_COLS)] int32 tickets of the fused top-k sum, 0 between launches
 
     @property
     def n_out(self) -> int:
@@ -115,7 +116,8 @@ class ExpertLinear:
         "The same linear with its weights and tables on `device`."
         mv = lambda t: t.to(device)
         return ExpertLinear(self.name, self.shape, self.branches, [p.to(device) for p in self.packed],
-                            mv(self.branch_of), mv(self.slot_of), mv(self.bm), mv(self.nt))
+                            mv(self.branch_of), mv(self.slot_of), mv(self.bm), mv(self.nt),
+                            None if self.tickets is None else torch.zeros_like(self.tickets, device=device))
 
     def grid(self, n_assign:int) -> int:
         "Programs to launch for `n_assign` assignments (an upper bound on the tiles, known without a sync)."
@@ -152,7 +154,8 @@ def _pack_linear(name:str, weights:list, allocation:dict, gluon:bool=True) -> Ex
     n_out = shape[0] // 2 if name == 'gate_up' else shape[0]
     i32 = lambda v: torch.tensor(v, dtype=torch.int32, device=packed[0].data[0].device)
     return ExpertLinear(name, tuple(shape), branches, packed, i32(br), i32(slot),
-                        i32([branches[b][1][0] for b in br]), i32([triton.cdiv(n_out, branches[b][1][1]) for b in br]))
+                        i32([branches[b][1][0] for b in br]), i32([triton.cdiv(n_out, branches[b][1][1]) for b in br]),
+                        i32([0] * triton.cdiv(n_out, SUM_COLS.value)) if name == 'down' else None)
 
 # %% ../nbs/05_codegen.ipynb #a4626205
 @dataclass
@@ -227,7 +230,7 @@ def moe_experts_reference(hidden:torch.Tensor, # [T, H]
     return out.sum(1)
 
 # %% ../nbs/05_codegen.ipynb #4a3ea36b
-CODEGEN_VERSION = 3
+CODEGEN_VERSION = 4
 
 def _fields(cfg:str) -> list[str]:
     "Storage pointers a branch of config `cfg` takes: code planes q0 (q1 for 3-bit), scales s, zeros z."
@@ -264,11 +267,11 @@ def _ranges(ids:list[int]) -> str:
 
 # %% ../nbs/05_codegen.ipynb #c775b7ad
 _SIG = {'gate_up': "x_ptr, sorted_ptr, out_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, TOPK",
-        'down': "x_ptr, sorted_ptr, rw_ptr, out_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E"}
+        'down': "x_ptr, sorted_ptr, rw_ptr, out_ptr, sum_ptr, tickets_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, A"}
 _TILE_ARGS = {'gate_up': "sorted_ptr, out_ptr, N, K, TOPK, slot, n_blk, row0, row1,",
-              'down': "sorted_ptr, rw_ptr, out_ptr, N, K, slot, n_blk, row0, row1,"}
+              'down': "sorted_ptr, rw_ptr, out_ptr, sum_ptr, tickets_ptr, N, K, A, slot, n_blk, row0, row1,"}
 _DOC = {'gate_up': "rows of each expert x its [2N, K] weight; writes SiLU(gate) * up [rows, N] in sorted row order",
-        'down': "sorted rows x each expert's [N, K] weight; writes router weight x output into each row's (token, k) slot"}
+        'down': "sorted rows x each expert's [N, K] weight; writes router weight x output into each row's (token, k) slot, and if SUM > 0 each token's sum of its SUM slots"}
 
 def _describe(name:str) -> str:
     "One line saying what a config's branch computes."
@@ -292,7 +295,7 @@ def _branch_call(linear:str, b:int, cfg:str, tile:tuple, gluon:bool) -> list[str
         call = f"{linear}_tile({x}, {xs}, "
         consts = ", ".join(f"{n}={ACT_BF16 if n == 'A_MODE' and v == ACT_ROT else v}" for n, v in k.items())
     return [f"            {call}{_TILE_ARGS[linear]}", f"                {ptrs},",
-            f"                {consts}, BM={tile[0]}, BN={tile[1]}, BK={tile[2]})"]
+            f"                {consts}, BM={tile[0]}, BN={tile[1]}, BK={tile[2]}{', SUM=SUM' if linear == 'down' else ''})"]
 
 def _kernel_source(linear:str, branches:list, gluon:bool) -> list[str]:
     "Lines of the generated kernel for one linear: a Gluon kernel if `gluon` (every branch runs on the Gluon decode tile), else Triton."
@@ -301,12 +304,12 @@ def _kernel_source(linear:str, branches:list, gluon:bool) -> list[str]:
     acts = [f"xq{m}_ptr, xs{m}_ptr" for m in modes]
     launch = dict(num_warps=4) if gluon else launch_params([t for _, t in branches])
     L = [f"{linear.upper()}_BRANCHES = {branches!r}", f"{linear.upper()}_LAUNCH = {launch!r}", "", "",
-         f"@{'gluon' if gluon else 'triton'}.jit(do_not_specialize={['E', 'TOPK'] if linear == 'gate_up' else ['E']})",
+         f"@{'gluon' if gluon else 'triton'}.jit(do_not_specialize={['E', 'TOPK'] if linear == 'gate_up' else ['E', 'A']})",
          f"def {linear}_kernel({_SIG[linear]},"]
     L += [f"        {a},  # activations from prologue mode {m} ({'rotated' if m == ACT_ROT else 'quantized'})" for a, m in zip(acts, modes)]
     for b, (c, t) in enumerate(branches):
         L.append(f"        {', '.join(f'b{b}_{f}' for f in _fields(c))},  # branch {b}: {c}, tile {t}")
-    L += [f"        EP2: {lang}.constexpr):", f'    "{_DOC[linear]}."',
+    L += [f"        EP2: {lang}.constexpr{f', SUM: {lang}.constexpr' if linear == 'down' else ''}):", f'    "{_DOC[linear]}."',
           f"    e, n_blk, row0, row1 = {'gl_' if gluon else ''}find_tile({lang}.program_id(0), counts_ptr, bm_ptr, nt_ptr, E, EP2)",
           "    if e < E:", f"        branch = {lang}.load(branch_ptr + e)", f"        slot = {lang}.load(slot_ptr + e)"]
     for b, (c, t) in enumerate(branches):
@@ -369,18 +372,28 @@ def _storage(cfg:str, pw:PackedWeight) -> list[torch.Tensor]:
 def launch_linear(mod, # generated kernel module
             lin:ExpertLinear, x:torch.Tensor, # activations: hidden [T, H] for gate_up, sorted rows [A, I] for down
             order:torch.Tensor, counts:torch.Tensor, n_assign:int,
-            out:torch.Tensor, extra # gate_up: top-k (int); down: router weights per assignment [A] fp32
+            out:torch.Tensor, extra, # gate_up: top-k (int); down: router weights per assignment [A] fp32
+            total:torch.Tensor|None=None # down: [T, H], receives each token's sum of its A / T slots in the same launch
            ):
     "Run the activation prologues `lin` needs and its grouped-GEMM launch (CUDA): the one launcher of `moe_experts_forward`, `time_linear` and `mxmoe.perf`'s profiler."
     acts = [t for m in _modes(lin.branches) for t in quantize_activations(x, m)]
     ptrs = [t for (c, _), p in zip(lin.branches, lin.packed) for t in _storage(c, p)]
     kern, launch = getattr(mod, f"{lin.name}_kernel"), getattr(mod, f"{lin.name.upper()}_LAUNCH")
-    head, tail = ((x, order, out), (extra,)) if lin.name == 'gate_up' else ((x, order, extra, out), ())
+    if lin.name == 'gate_up': head, tail, fused = (x, order, out), (extra,), {}
+    else:
+        head = (x, order, extra, out, out if total is None else total, lin.tickets)
+        tail, fused = (n_assign,), dict(SUM=0 if total is None else n_assign // total.shape[0])
     kern[(lin.grid(n_assign),)](*head, counts, lin.branch_of, lin.slot_of, lin.bm, lin.nt, lin.n_out, x.shape[1],
-                                len(lin.bm), *tail, *acts, *ptrs, EP2=EP2, **launch)
+                                len(lin.bm), *tail, *acts, *ptrs, EP2=EP2, **fused, **launch)
 
 # %% ../nbs/05_codegen.ipynb #33ff4aa6
 _warned_cpu = False
+FUSED_SUM_MAX = 256  # most assignments (tokens x top-k) whose top-k sum the down launch does itself (H100: 384 gained
+                     # 0.3-0.6%, 512 lost 2-4%: one program per 128 columns sums every token)
+
+def fused_sum(n_tokens:int, top_k:int) -> bool:
+    "Whether the down launch sums each token's `top_k` slots itself (`sum_topk`) for a batch of `n_tokens`."
+    return top_k > 1 and n_tokens * top_k <= FUSED_SUM_MAX
 
 def _check_inputs(hidden, top_k_index, top_k_weights, layer):
     "Clear errors for inputs the kernels cannot take."
@@ -416,8 +429,10 @@ def moe_experts_forward(hidden:torch.Tensor, # [T, H] hidden states of the route
     inter = torch.empty(A, layer.intermediate_size, dtype=torch.bfloat16, device=x.device)
     launch_linear(mod, layer.gate_up, x, order, counts, A, inter, k)
     out = torch.empty(A, H, dtype=torch.bfloat16, device=x.device)
-    launch_linear(mod, layer.down, inter, order, counts, A, out, top_k_weights.reshape(-1).float())
-    return (out.view(T, k, H).sum(1) if k > 1 else out).to(hidden.dtype)
+    total = torch.empty(T, H, dtype=torch.bfloat16, device=x.device) if fused_sum(T, k) else None
+    launch_linear(mod, layer.down, inter, order, counts, A, out, top_k_weights.reshape(-1).float(), total)
+    if total is None: total = out.view(T, k, H).sum(1) if k > 1 else out
+    return total.to(hidden.dtype)
 
 # %% ../nbs/05_codegen.ipynb #d542096f
 def time_linear(config:str, # config name

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['GLUON_TILES', 'STAGES', 'BLOCK_ROWS', 'X_LAYOUT', 'gluon_branch', 'gluon_linear', 'gluon_shape', 'gluon_kernel',
-           'word_layout', 'acc_layout', 'find_tile', 'gate_up_tile', 'down_tile']
+           'word_layout', 'acc_layout', 'find_tile', 'gate_up_tile', 'down_tile', 'sum_topk']
 
 # %% ../nbs/05b_gluon.ipynb #ff753b48
 import triton
@@ -12,7 +12,7 @@ from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
 from triton.experimental.gluon.language.nvidia.ampere import async_copy
 from triton.experimental.gluon.language.nvidia.hopper import fence_async_shared, warpgroup_mma, warpgroup_mma_wait
-from .kernels import FRAGMENT_ROWS, fragment_config
+from .kernels import FRAGMENT_ROWS, SUM_COLS, SUM_ROWS, fragment_config
 
 # renamed after Triton 3.6 (the device's): the newer name where it exists
 _async_load = getattr(async_copy, 'async_load', None) or async_copy.async_copy_global_to_shared
@@ -303,10 +303,10 @@ def gate_up_tile(x_ptr, sorted_ptr, out_ptr, I, K, TOPK, slot, n_blk, row0, row1
              mask=(orow < row1)[None, :] & (n < I)[:, None])
 
 @gluon.jit
-def down_tile(x_ptr, sorted_ptr, rw_ptr, out_ptr, H, K, slot, n_blk, row0, row1,
+def down_tile(x_ptr, sorted_ptr, rw_ptr, out_ptr, sum_ptr, tickets_ptr, H, K, A, slot, n_blk, row0, row1,
               q0_ptr, q1_ptr, s_ptr, z_ptr,
-              W_BITS: gl.constexpr, GROUP: gl.constexpr, BM: gl.constexpr, BN: gl.constexpr, BK: gl.constexpr):
-    "One down tile: rows [row0, row1) of one expert; writes router weight x output into the rows' (token, k) slots."
+              W_BITS: gl.constexpr, GROUP: gl.constexpr, BM: gl.constexpr, BN: gl.constexpr, BK: gl.constexpr, SUM: gl.constexpr):
+    "One down tile: rows [row0, row1) of one expert; writes router weight x output into the rows' (token, k) slots (and takes part in `sum_topk` of SUM slots a token, if SUM > 0)."
     x_l: gl.constexpr = X_LAYOUT
     rows = row0 + gl.arange(0, BM, layout=gl.SliceLayout(1, x_l))
     m_mask = rows < row1
@@ -320,3 +320,25 @@ def down_tile(x_ptr, sorted_ptr, rw_ptr, out_ptr, H, K, slot, n_blk, row0, row1,
     n = n_blk * BN + gl.arange(0, BN, layout=gl.SliceLayout(1, acc_l))
     gl.store(out_ptr + orig.to(gl.int64)[None, :] * H + n[:, None], (y * rw[None, :]).to(gl.bfloat16),
              mask=omask[None, :] & (n < H)[:, None])
+    if SUM > 0:
+        sum_topk(out_ptr, sum_ptr, tickets_ptr, n_blk * BN, gl.minimum(row1 - row0, BM) * gl.minimum(H - n_blk * BN, BN), A, H, SUM)
+
+@gluon.jit
+def sum_topk(out_ptr, sum_ptr, tickets_ptr, n0, covered, A, H, TOPK: gl.constexpr):
+    "`mxmoe.kernels.sum_topk` in Gluon: the ticket of a down tile that stored `covered` slots from column n0 on, and the completing tile's sums."
+    c = n0 // SUM_COLS
+    _barrier()  # every thread's stores precede the ticket (a release: the completing tile sees them)
+    done = gl.atomic_add(tickets_ptr + c, covered, sem='acq_rel', scope='gpu') + covered
+    if done == A * gl.minimum(H - c * SUM_COLS, SUM_COLS):
+        l: gl.constexpr = X_LAYOUT
+        n = c * SUM_COLS + gl.arange(0, SUM_COLS, layout=gl.SliceLayout(0, l))
+        T = A // TOPK
+        for t0 in range(0, T, SUM_ROWS):
+            t = t0 + gl.arange(0, SUM_ROWS, layout=gl.SliceLayout(1, l))
+            mask = (t < T)[:, None] & (n < H)[None, :]
+            acc = gl.zeros([SUM_ROWS, SUM_COLS], gl.float32, layout=l)
+            for j in gl.static_range(TOPK):  # slot order, unrolled (see the Triton twin)
+                slots = (t * TOPK + j).to(gl.int64)
+                acc += gl.load(out_ptr + slots[:, None] * H + n[None, :], mask=mask, other=0., cache_modifier='.cg').to(gl.float32)
+            gl.store(sum_ptr + t.to(gl.int64)[:, None] * H + n[None, :], acc.to(gl.bfloat16), mask=mask)
+        gl.store(tickets_ptr + c, 0)  # ready for the next launch

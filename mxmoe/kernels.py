@@ -15,10 +15,10 @@ from .quant import CONFIGS, QTensor, QuantConfig, get_config, fake_qlinear, hada
 
 # %% auto #0
 __all__ = ['PLANES', 'K_ALIGN', 'FRAGMENT_ROWS', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'ACT_ROT', 'ACT_MODES',
-           'EP2', 'ROUTE_SMALL', 'PackError', 'pack_codes', 'unpack_codes', 'PackedWeight', 'fragment_order',
-           'pack_fragments', 'unpack_fragments', 'fragment_config', 'pack_weight', 'unpack_weight', 'TileError',
-           'check_tile', 'launch_params', 'kernel_constants', 'find_tile', 'grid_bound', 'tile_schedule',
-           'gate_up_tile', 'down_tile', 'route', 'quantize_activations', 'linear_reference']
+           'EP2', 'SUM_COLS', 'SUM_ROWS', 'ROUTE_SMALL', 'PackError', 'pack_codes', 'unpack_codes', 'PackedWeight',
+           'fragment_order', 'pack_fragments', 'unpack_fragments', 'fragment_config', 'pack_weight', 'unpack_weight',
+           'TileError', 'check_tile', 'launch_params', 'kernel_constants', 'find_tile', 'grid_bound', 'tile_schedule',
+           'gate_up_tile', 'down_tile', 'sum_topk', 'route', 'quantize_activations', 'linear_reference']
 
 # %% ../nbs/05a_kernels.ipynb #1357d76a
 PLANES: dict[int, tuple[int, ...]] = {1: (1,), 2: (2,), 3: (2, 1), 4: (4,), 8: (8,)}  # plane widths of b-bit codes
@@ -527,11 +527,11 @@ def gate_up_tile(x_ptr, xs_ptr, sorted_ptr, out_ptr, I, K, TOPK, slot, n_blk, ro
 
 
 @triton.jit
-def down_tile(x_ptr, xs_ptr, sorted_ptr, rw_ptr, out_ptr, H, K, slot, n_blk, row0, row1,
+def down_tile(x_ptr, xs_ptr, sorted_ptr, rw_ptr, out_ptr, sum_ptr, tickets_ptr, H, K, A, slot, n_blk, row0, row1,
               q0_ptr, q1_ptr, s_ptr, z_ptr,
               W_KIND: tl.constexpr, W_BITS: tl.constexpr, GROUP: tl.constexpr, A_MODE: tl.constexpr,
-              BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    "One down tile: rows [row0, row1) of one expert; writes router weight x output into the rows' (token, k) slots."
+              BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, SUM: tl.constexpr):
+    "One down tile: rows [row0, row1) of one expert; writes router weight x output into the rows' (token, k) slots (and takes part in `sum_topk` of SUM slots a token, if SUM > 0)."
     rows = row0 + tl.arange(0, BM)
     m_mask = rows < row1
     n = n_blk * BN + tl.arange(0, BN)
@@ -543,6 +543,33 @@ def down_tile(x_ptr, xs_ptr, sorted_ptr, rw_ptr, out_ptr, H, K, slot, n_blk, row
     rw = tl.load(rw_ptr + orig, mask=m_mask, other=0.).to(tl.float32)
     tl.store(out_ptr + orig.to(tl.int64)[None, :] * H + n[:, None], (y * rw[None, :]).to(tl.bfloat16),
              mask=m_mask[None, :] & n_mask[:, None])
+    if SUM > 0:
+        sum_topk(out_ptr, sum_ptr, tickets_ptr, n_blk * BN, tl.minimum(row1 - row0, BM) * tl.minimum(H - n_blk * BN, BN), A, H, SUM)
+
+# %% ../nbs/05a_kernels.ipynb #43559974
+SUM_COLS = tl.constexpr(128)  # output columns of one ticket of the fused top-k sum: a multiple of every tile's BLOCK_N
+SUM_ROWS = tl.constexpr(16)  # tokens the completing tile sums at a time
+
+@triton.jit
+def sum_topk(out_ptr, sum_ptr, tickets_ptr, n0, covered, A, H, TOPK: tl.constexpr):
+    """After a down tile stored `covered` (rows x columns) slots from column n0 on: take a ticket for its chunk of `SUM_COLS`
+    columns; the tile that completes the chunk writes each token's sum of its TOPK slots into sum_ptr [A / TOPK, H]."""
+    c = n0 // SUM_COLS
+    tl.debug_barrier()  # every thread's stores precede the ticket (a release: the completing tile sees them)
+    done = tl.atomic_add(tickets_ptr + c, covered, sem='acq_rel', scope='gpu') + covered
+    if done == A * tl.minimum(H - c * SUM_COLS, SUM_COLS):
+        n = c * SUM_COLS + tl.arange(0, SUM_COLS)
+        T = A // TOPK
+        for t0 in range(0, T, SUM_ROWS):
+            t = t0 + tl.arange(0, SUM_ROWS)
+            mask = (t < T)[:, None] & (n < H)[None, :]
+            acc = tl.zeros([SUM_ROWS, SUM_COLS], tl.float32)
+            for j in tl.static_range(TOPK):  # slot order: the same sum whichever tile completes the chunk
+                slots = (t * TOPK + j).to(tl.int64)  # unrolled: the TOPK loads are in flight together
+                acc += tl.load(out_ptr + slots[:, None] * H + n[None, :], mask=mask, other=0., cache_modifier='.cg').to(tl.float32)
+            tl.store(sum_ptr + t.to(tl.int64)[:, None] * H + n[None, :], acc.to(tl.bfloat16), mask=mask)
+        tl.store(tickets_ptr + c, 0)  # ready for the next launch
+
 
 # %% ../nbs/05a_kernels.ipynb #782322b2
 ROUTE_SMALL = 4096  # largest number of assignments the one-program routing kernel sorts

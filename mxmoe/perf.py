@@ -15,7 +15,8 @@ from .core import MxMoEError
 from .quant import CONFIGS, get_config, plain_config
 from .kernels import (ACT_BF16, ACT_MODES, TILES, TileError, check_tile, grid_bound, kernel_constants, launch_params,
                            quantize_activations, route)
-from .codegen import (CODEGEN_VERSION, LINEARS, moe_experts_forward, normalize_allocation, quantize_layer, launch_linear,
+from .codegen import (CODEGEN_VERSION, LINEARS, fused_sum, moe_experts_forward, normalize_allocation,
+                           quantize_layer, launch_linear,
                            _branches, _modes)
 from .gluon import gluon_kernel
 
@@ -332,14 +333,19 @@ class PerfModel:
             elif k == 'reduce': curves.setdefault(('reduce', e['top_k'], e['hidden']), {})[e['tokens']] = e['us']
         self.unsupported = {(e['config'], tuple(e['tile'])): e['error'] for e in table['entries'] if e['kind'] == 'unsupported'}
         self.curves = {k: (np.array(sorted(v), float), np.array([v[x] for x in sorted(v)], float)) for k, v in curves.items()}
-        self.eta, self.kappa, self.glue_us = 0.0, 0.0, 0.0
+        self.eta, self.kappa, self.glue_us = 0.0, 0.0, {False: 0.0, True: 0.0}
         self.eta = self._fit_eta()
         self.kappa = self._fit_kappa()
         self.glue_us = self._fit_glue()
 
     def __repr__(self):
         return (f"PerfModel({self.table['device']!r}, {len(self._points)} profiled (config, tile, linear, shape), "
-                f"η={self.eta:.3f}, κ={self.kappa:.3f}, glue={self.glue_us:.2f} µs)" + (f" [{self.note}]" if self.note else ''))
+                f"η={self.eta:.3f}, κ={self.kappa:.3f}, glue={self.glue_us[False]:.2f} µs, {self.glue_us[True]:.2f} µs with the fused sum)"
+                + (f" [{self.note}]" if self.note else ''))
+
+    def glue(self, tokens:int, top_k:int) -> float:
+        "The fitted glue of a block of `tokens` tokens: apart for blocks whose down launch sums the top k itself (`fused_sum`)."
+        return self.glue_us[fused_sum(tokens, top_k)]
 
     def _curve(self, key:tuple, x:float, what:str) -> float:
         if key not in self.curves:
@@ -359,8 +365,8 @@ class PerfModel:
         if rows <= xs[-1]: return float(np.interp(rows, xs, ys))
         return self._curve(aligned, rows, 'activation prologue') + ys[-1] - self._curve(aligned, xs[-1], 'activation prologue')
     def reduce_us(self, tokens:int, top_k:int, hidden:int) -> float:
-        "Time of the sum over each token's k output slots (none when k = 1)."
-        return 0.0 if top_k == 1 else self._curve(('reduce', top_k, hidden), tokens, 'top-k sum')
+        "Time of torch's sum over each token's k output slots: none when k = 1 or when the down launch sums them itself (`fused_sum`: in the glue)."
+        return 0.0 if top_k == 1 or fused_sum(tokens, top_k) else self._curve(('reduce', top_k, hidden), tokens, 'top-k sum')
 
     def tile_cost(self, config:str, tile:tuple, linear:str, hidden:int, intermediate:int, host=None,
                   kernel:str|None=None # the launch's kernel: None (Triton) or 'gluon' (`kernel_kind`)
@@ -409,7 +415,7 @@ class PerfModel:
         for lin in LINEARS:
             p = self.linear_parts(shape, lin, tokens, a, T)
             parts[f'{lin}_prologue'], parts[lin] = p['prologue'], p['us']
-        parts.update(reduce=self.reduce_us(T, shape.top_k, shape.hidden), glue=self.glue_us)
+        parts.update(reduce=self.reduce_us(T, shape.top_k, shape.hidden), glue=self.glue(T, shape.top_k))
         parts['total'] = sum(parts.values())
         return parts
 
@@ -453,15 +459,17 @@ class PerfModel:
             if used > 1 and (x := self._excess(e['us'], e['rows'], K, br, r)) is not None: ks.append(x / (used - 1))
         return max(0.0, float(np.median(ks))) if ks else 0.0
 
-    def _fit_glue(self) -> float:
-        "Median of measured minus predicted time over the table's calibration blocks (0 without any)."
-        gaps = []
+    def _fit_glue(self) -> dict[bool, float]:
+        "{fused: median of measured minus predicted time} over the table's calibration blocks whose top-k sum is (not) `fused_sum`; a kind without blocks takes the other's (0 without any)."
+        gaps = {False: [], True: []}
         for e in (e for e in self.table['entries'] if e['kind'] == 'block'):
             s = LayerShape(e['shape'], e['n_experts'], e['hidden'], e['intermediate'], e['top_k'])
             alloc = {x: {l: (e['config'], tuple(e['tile'])) for l in LINEARS} for x in range(s.n_experts)}
-            try: gaps.append(e['us'] - np.mean([self.block_us(s, c, alloc, e['tokens']) for c in e['counts']]))
+            try: gap = e['us'] - np.mean([self.block_us(s, c, alloc, e['tokens']) for c in e['counts']])
             except PerfTableError: continue
-        return float(np.median(gaps)) if gaps else 0.0
+            gaps[fused_sum(e['tokens'], s.top_k)].append(gap)
+        med = {f: float(np.median(g)) for f, g in gaps.items() if g}
+        return {f: med.get(f, med.get(not f, 0.0)) for f in (False, True)}
 
     def choice_us(self, shape, # layer sizes
                   linear:str, tokens:np.ndarray, # assignments per expert [E]
@@ -519,7 +527,7 @@ class PerfModel:
         if not frames: raise PerfTableError(f"No candidate (config, tile) pair can run: configs {list(configs)}, tiles {list(tiles)}")
         df = pd.concat(frames, ignore_index=True)
         T = -(-A // shape.top_k)
-        base = self.route_us(E, A) + self.reduce_us(T, shape.top_k, shape.hidden) + self.glue_us if A else 0.0
+        base = self.route_us(E, A) + self.reduce_us(T, shape.top_k, shape.hidden) + self.glue(T, shape.top_k) if A else 0.0
         if at is not None and A:  # the constant that makes the sum at `at` equal its block prediction
             base = self.block_us(shape, tokens, at, T) - sum(self.choice_us(shape, l, tokens, b, at)[[e for e in at if at[e][l] == b]].sum()
                                                              for l in LINEARS for b in _branches(at, l))
@@ -884,7 +892,7 @@ def measure_case(case:dict, # a `validation_cases` spec
             'counts': [c.tolist() for c in counts], 'copies': R, 'us': us, **lin_us}
 
 CALIBRATION = [('w4g128', (16, 64, 128)), ('w8a8', (128, 128, 128))]  # uniform allocations timed as whole blocks
-CALIBRATION_TOKENS = (1, 16, 256, 4096)
+CALIBRATION_TOKENS = (1, 4, 16, 64, 256, 1024, 4096)  # both sides of `FUSED_SUM_MAX` for every k the tables hold
 
 def measure_block_entry(shape, layer, # uniform layer of `config` with `tile` on both linears
                         config:str, tile:tuple, tokens:int) -> dict:
