@@ -198,12 +198,10 @@ def main():
     p.add_argument('--workers', type=int, default=8)
     p.add_argument('--decode-tile', nargs=3, type=int)
     p.add_argument('--gate-up-maxnreg', type=int, help='register cap of the gate_up launches (a probe: 168 allows 3 Gluon programs per SM)')
-    p.add_argument('--no-gate-up-pdl', action='store_true', help='launch gate_up without programmatic dependent launch')
     p.add_argument('--fused-sum-max', type=int, help='mxmoe.codegen.FUSED_SUM_MAX for this run (0: every top-k sum by torch)')
     a = p.parse_args()
-    import mxmoe.codegen, mxmoe.kernels
+    import mxmoe.codegen
     if a.fused_sum_max is not None: mxmoe.codegen.FUSED_SUM_MAX = a.fused_sum_max
-    mxmoe.kernels.PDL = not a.no_gate_up_pdl
     global DECODE_TILE, GATE_UP_MAXNREG
     DECODE_TILE = tuple(a.decode_tile) if a.decode_tile else None
     GATE_UP_MAXNREG = a.gate_up_maxnreg
@@ -219,7 +217,7 @@ def main():
     rows = []
     for m in a.models: bench_model(m, a.tokens, a.configs, bw, tc, rows)
     res = {'device': torch.cuda.get_device_name(), 'torch': torch.__version__, 'triton': triton.__version__,
-           'cuda': torch.version.cuda, 'gate_up_maxnreg': GATE_UP_MAXNREG, 'gate_up_pdl': mxmoe.kernels.PDL, 'fused_sum_max': mxmoe.codegen.FUSED_SUM_MAX, 'hbm_bytes_per_s': bw, 'bf16_flops': tc, 'rotations': ROT,
+           'cuda': torch.version.cuda, 'gate_up_maxnreg': GATE_UP_MAXNREG, 'fused_sum_max': mxmoe.codegen.FUSED_SUM_MAX, 'hbm_bytes_per_s': bw, 'bf16_flops': tc, 'rotations': ROT,
            'seconds': time.time() - t0, 'rows': rows}
     json.dump(res, open(a.out, 'w'), indent=1)
     print(f"\n{'model':8s} {'T':>5s} " + ' '.join(f"{c:>17s}" for c in a.configs) + "   (block / gemm speedup vs bf16)")

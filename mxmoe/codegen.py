@@ -15,7 +15,7 @@ from .core import write_atomic, PLAN_LINEARS
 from .allocation import AllocationError
 from .quant import CONFIGS, QTensor, get_config, plain_config, quantize_weight
 from .kernels import (ACT_BF16, ACT_ROT, EP2, SUM_COLS, PackedWeight, check_tile, grid_bound, kernel_constants,
-                           launch_params, linear_reference, pack_weight, quantize_activations, route, use_pdl)
+                           launch_params, linear_reference, pack_weight, quantize_activations, route)
 from .gluon import gluon_kernel, gluon_linear
 
 # %% auto #0
@@ -230,7 +230,7 @@ def moe_experts_reference(hidden:torch.Tensor, # [T, H]
     return out.sum(1)
 
 # %% ../nbs/05_codegen.ipynb #4a3ea36b
-CODEGEN_VERSION = 5
+CODEGEN_VERSION = 4
 
 def _fields(cfg:str) -> list[str]:
     "Storage pointers a branch of config `cfg` takes: code planes q0 (q1 for 3-bit), scales s, zeros z."
@@ -309,9 +309,7 @@ def _kernel_source(linear:str, branches:list, gluon:bool) -> list[str]:
     L += [f"        {a},  # activations from prologue mode {m} ({'rotated' if m == ACT_ROT else 'quantized'})" for a, m in zip(acts, modes)]
     for b, (c, t) in enumerate(branches):
         L.append(f"        {', '.join(f'b{b}_{f}' for f in _fields(c))},  # branch {b}: {c}, tile {t}")
-    L += [f"        EP2: {lang}.constexpr, {'PDL' if linear == 'gate_up' else 'SUM'}: {lang}.constexpr):", f'    "{_DOC[linear]}."',
-          *(["    if PDL:", "        gdc_wait()  # launched early (programmatic dependent launch): the routing's counts and order are written after this"]
-            if linear == 'gate_up' else []),
+    L += [f"        EP2: {lang}.constexpr{f', SUM: {lang}.constexpr' if linear == 'down' else ''}):", f'    "{_DOC[linear]}."',
           f"    e, n_blk, row0, row1 = {'gl_' if gluon else ''}find_tile({lang}.program_id(0), counts_ptr, bm_ptr, nt_ptr, E, EP2)",
           "    if e < E:", f"        branch = {lang}.load(branch_ptr + e)", f"        slot = {lang}.load(slot_ptr + e)"]
     for b, (c, t) in enumerate(branches):
@@ -329,8 +327,7 @@ def generate_source(allocation:dict, gluon:tuple=(True, True)) -> str:
             head.append(f"#   {l:7s} branch {b}: {c:9s} tile {t}  experts {_ranges([e for e in a if a[e][l] == (c, t)])}")
     head += ["# Any allocation whose linears use the same (config, tile) branches shares this file.",
              "# Regenerate: python -c \"from mxmoe.codegen import write_kernels; write_kernels('<allocation.json>')\"",
-             "", "import triton", "import triton.language as tl", "from triton.language.extra.cuda import gdc_wait",
-             "from mxmoe.kernels import find_tile, gate_up_tile, down_tile"]
+             "", "import triton", "import triton.language as tl", "from mxmoe.kernels import find_tile, gate_up_tile, down_tile"]
     if any(flags):
         head += ["from triton.experimental import gluon", "from triton.experimental.gluon import language as gl",
                  "from mxmoe.gluon import find_tile as gl_find_tile, gate_up_tile as gl_gate_up_tile, down_tile as gl_down_tile"]
@@ -382,7 +379,7 @@ def launch_linear(mod, # generated kernel module
     acts = [t for m in _modes(lin.branches) for t in quantize_activations(x, m)]
     ptrs = [t for (c, _), p in zip(lin.branches, lin.packed) for t in _storage(c, p)]
     kern, launch = getattr(mod, f"{lin.name}_kernel"), getattr(mod, f"{lin.name.upper()}_LAUNCH")
-    if lin.name == 'gate_up': head, tail, fused = (x, order, out), (extra,), dict(PDL=use_pdl(x.device), launch_pdl=use_pdl(x.device))
+    if lin.name == 'gate_up': head, tail, fused = (x, order, out), (extra,), {}
     else:
         head = (x, order, extra, out, out if total is None else total, lin.tickets)
         tail, fused = (n_assign,), dict(SUM=0 if total is None else n_assign // total.shape[0])

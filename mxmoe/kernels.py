@@ -10,17 +10,15 @@ import torch
 import torch.nn.functional as F
 import triton
 import triton.language as tl
-from triton.language.extra.cuda import gdc_launch_dependents
 from .core import MxMoEError
 from .quant import CONFIGS, QTensor, QuantConfig, get_config, fake_qlinear, hadamard_matrix
 
 # %% auto #0
 __all__ = ['PLANES', 'K_ALIGN', 'FRAGMENT_ROWS', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'ACT_ROT', 'ACT_MODES',
-           'EP2', 'SUM_COLS', 'SUM_ROWS', 'ROUTE_SMALL', 'PDL', 'PackError', 'pack_codes', 'unpack_codes',
-           'PackedWeight', 'fragment_order', 'pack_fragments', 'unpack_fragments', 'fragment_config', 'pack_weight',
-           'unpack_weight', 'TileError', 'check_tile', 'launch_params', 'kernel_constants', 'find_tile', 'grid_bound',
-           'tile_schedule', 'gate_up_tile', 'down_tile', 'sum_topk', 'use_pdl', 'route', 'quantize_activations',
-           'linear_reference']
+           'EP2', 'SUM_COLS', 'SUM_ROWS', 'ROUTE_SMALL', 'PackError', 'pack_codes', 'unpack_codes', 'PackedWeight',
+           'fragment_order', 'pack_fragments', 'unpack_fragments', 'fragment_config', 'pack_weight', 'unpack_weight',
+           'TileError', 'check_tile', 'launch_params', 'kernel_constants', 'find_tile', 'grid_bound', 'tile_schedule',
+           'gate_up_tile', 'down_tile', 'sum_topk', 'route', 'quantize_activations', 'linear_reference']
 
 # %% ../nbs/05a_kernels.ipynb #1357d76a
 PLANES: dict[int, tuple[int, ...]] = {1: (1,), 2: (2,), 3: (2, 1), 4: (4,), 8: (8,)}  # plane widths of b-bit codes
@@ -575,18 +573,10 @@ def sum_topk(out_ptr, sum_ptr, tickets_ptr, n0, covered, A, H, TOPK: tl.constexp
 
 # %% ../nbs/05a_kernels.ipynb #782322b2
 ROUTE_SMALL = 4096  # largest number of assignments the one-program routing kernel sorts
-PDL = True  # launch gate_up by programmatic dependent launch where the GPU has it (Hopper on): it overlaps the routing
-
-def use_pdl(device) -> bool:
-    "Whether launches on `device` use programmatic dependent launch (`PDL` set, a CUDA device of compute capability 9 or more)."
-    device = torch.device(device)
-    return PDL and device.type == 'cuda' and torch.cuda.get_device_capability(device)[0] >= 9
 
 @triton.jit
-def _route_small_kernel(ids_ptr, A, counts_ptr, sorted_ptr, E, BLOCK: tl.constexpr, EP2: tl.constexpr, PDL: tl.constexpr):
+def _route_small_kernel(ids_ptr, A, counts_ptr, sorted_ptr, E, BLOCK: tl.constexpr, EP2: tl.constexpr):
     "Counting sort of A <= BLOCK expert ids in one program: per-expert counts and the expert-sorted order."
-    if PDL:
-        gdc_launch_dependents()  # the gate_up launch may start; its programs wait (gdc_wait) until this one is done
     i = tl.arange(0, BLOCK)
     e = tl.load(ids_ptr + i, mask=i < A, other=E).to(tl.int32)
     ei = tl.arange(0, EP2)
@@ -604,7 +594,7 @@ def route(top_k_index:torch.Tensor, # experts chosen per token [T, k]
         counts = torch.empty(n_experts, dtype=torch.int32, device=dev)
         order = torch.empty(A, dtype=torch.int32, device=dev)
         _route_small_kernel[(1,)](flat, A, counts, order, n_experts, BLOCK=triton.next_power_of_2(A),
-                                  EP2=triton.next_power_of_2(n_experts + 1), PDL=use_pdl(dev), num_warps=8)
+                                  EP2=triton.next_power_of_2(n_experts + 1), num_warps=8)
         return counts, order
     counts = torch.zeros(n_experts, dtype=torch.int32, device=dev).scatter_add_(
         0, flat.long(), torch.ones(A, dtype=torch.int32, device=dev))
