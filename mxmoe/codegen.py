@@ -376,6 +376,8 @@ def launch_linear(mod, # generated kernel module
             total:torch.Tensor|None=None # down: [T, H], receives each token's sum of its A / T slots in the same launch
            ):
     "Run the activation prologues `lin` needs and its grouped-GEMM launch (CUDA): the one launcher of `moe_experts_forward`, `time_linear` and `mxmoe.perf`'s profiler."
+    if total is not None and (total.dim() != 2 or n_assign % total.shape[0]):
+        raise ValueError(f"total must be [T, H] with T dividing the {n_assign} assignments (T x top-k), got {tuple(total.shape)}")
     acts = [t for m in _modes(lin.branches) for t in quantize_activations(x, m)]
     ptrs = [t for (c, _), p in zip(lin.branches, lin.packed) for t in _storage(c, p)]
     kern, launch = getattr(mod, f"{lin.name}_kernel"), getattr(mod, f"{lin.name.upper()}_LAUNCH")
