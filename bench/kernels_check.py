@@ -75,7 +75,7 @@ def main():
     p.add_argument('--workers', type=int, default=6)
     p.add_argument('--out', default='kernels_check.json')
     a = p.parse_args()
-    from mxmoe.codegen import TEST_GROUPS
+    from mxmoe.codegen import FUSED_SUM_MAX, TEST_GROUPS
     ctx = mp.get_context('spawn')
     t0 = time.time()
     unpack_wrong = check_unpack()
@@ -93,7 +93,7 @@ def main():
                'max_err_by_tol': {str(t): max(e) for t, e in by.items()}, 'cases_by_tol': {str(t): len(e) for t, e in by.items()},
                'cases_with_gluon_launch': sum(any(r['gluon']) for r in recs),
                'max_err_gluon': max([r['err'] for r in recs if any(r['gluon'])], default=None),
-               'fused_sum_max': __import__('mxmoe.codegen').codegen.FUSED_SUM_MAX, 'cases_with_fused_sum': sum(r['fused_sum'] for r in recs),
+               'fused_sum_max': FUSED_SUM_MAX, 'cases_with_fused_sum': sum(r['fused_sum'] for r in recs),
                'max_err_fused_sum': max([r['err'] for r in recs if r['fused_sum']], default=None)}
     json.dump({'summary': summary, 'device': torch.cuda.get_device_name(), 'torch': torch.__version__,
                'triton': __import__('triton').__version__, 'cases': recs}, open(a.out, 'w'), indent=1)

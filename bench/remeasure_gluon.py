@@ -8,8 +8,8 @@
 `prepare` copies the table and validation file of `DIR` without what the Gluon kernel times: linear points profiled in
 it (`kernel == 'gluon'`), calibration blocks whose config and tile it runs, and validation cases with a Gluon launch,
 so `profile_perf.py --resume` measures exactly those again. `prepare-blocks` leaves out the calibration blocks and
-every validation case instead, for a change outside the GEMM loops that whole forwards see (the fused top-k sum:
-its own `reduce` entries are new, so the resumed run measures them too). `merge` writes, for every entry and case whose time
+every validation case instead, for a change outside the GEMM loops that only whole forwards see (the fused top-k
+sum, priced by the glue that the blocks calibrate). `merge` writes, for every entry and case whose time
 differs between the runs (the re-measured ones), the median of the runs. One run alone had outliers of up to 4x on
 the embedded shape's 5 µs launches (2026-11-26, H100); the median of three had none.
 """
