@@ -135,21 +135,25 @@ def bf16_times(sets, wgu, wdn):
 
 
 def kernel_times(layer, sets):
-    "ms per call of our routed-experts forward and of its gate_up + down launches alone, over `sets`."
-    from mxmoe.codegen import launch_linear, moe_experts_forward
-    from mxmoe.kernels import route
+    "ms per call of our routed-experts forward, of its gate_up + down launches alone and of its routing launch (with the token sums where the kernels read them), over `sets`."
+    from mxmoe.codegen import input_sums, launch_linear, moe_experts_forward
+    from mxmoe.kernels import route, route_and_sum
     T, k = sets[0][1].shape
     A, H, I, dev = T * k, layer.hidden_size, layer.intermediate_size, sets[0][0].device
     if GATE_UP_MAXNREG: layer.kernels.GATE_UP_LAUNCH = dict(layer.kernels.GATE_UP_LAUNCH, maxnreg=GATE_UP_MAXNREG)
     t_block = graph_time([lambda s=s: moe_experts_forward(s[0], s[1], s[2], layer) for s in sets])
-    routed = [route(s[1], layer.n_experts) + (s,) for s in sets]
+    mod = layer.kernels
+    routed = [route(s[1], layer.n_experts) + (s, input_sums(mod, layer.gate_up, s[0])) for s in sets]
     inter = torch.randn(A, I, device=dev).bfloat16(); o1 = torch.empty(A, I, device=dev, dtype=torch.bfloat16)
     o2 = torch.empty(A, H, device=dev, dtype=torch.bfloat16)
-    mod = layer.kernels
-    t_gemm = graph_time([lambda r=r: (launch_linear(mod, layer.gate_up, r[2][0], r[1], r[0], A, o1, k),
-                                      launch_linear(mod, layer.down, inter, r[1], r[0], A, o2, r[2][2].reshape(-1)))
+    inter_sums = input_sums(mod, layer.down, inter)  # the gate_up launch writes them (into the same buffer) where down reads them
+    t_gemm = graph_time([lambda r=r: (launch_linear(mod, layer.gate_up, r[2][0], r[1], r[0], A, o1, k, sums=r[3], out_sums=inter_sums),
+                                      launch_linear(mod, layer.down, inter, r[1], r[0], A, o2, r[2][2].reshape(-1), sums=inter_sums))
                          for r in routed])
-    return t_block, t_gemm
+    width = mod.GATE_UP_SUMS
+    t_route = graph_time([lambda s=s: route_and_sum(s[1], layer.n_experts, s[0], width) if width else route(s[1], layer.n_experts)
+                          for s in sets])
+    return t_block, t_gemm, t_route
 
 
 def bench_model(name, tokens, configs, bw, tc, rows):
@@ -172,10 +176,10 @@ def bench_model(name, tokens, configs, bw, tc, rows):
         for c in configs:
             alloc = normalize_allocation(allocation(c, E, A / E, H, I))
             layer = pack_layer(alloc, *qts[c])
-            t_block, t_gemm = kernel_times(layer, sets)
+            t_block, t_gemm, t_route = kernel_times(layer, sets)
             wbytes = (layer.gate_up.nbytes + layer.down.nbytes) / E
             peak = tc * (2 if c.startswith('w8a8') else 1)
-            rows.append({**row0, 'config': c, 'block_us': t_block * 1e3, 'gemm_us': t_gemm * 1e3,
+            rows.append({**row0, 'config': c, 'block_us': t_block * 1e3, 'gemm_us': t_gemm * 1e3, 'route_us': t_route * 1e3,
                          'speedup_block': base / t_block, 'speedup_gemm': base_gemm / t_gemm,
                          'bits': 8 * wbytes / (expert_bytes_bf16 / 2),
                          'frac_hbm': (hit * wbytes + act_bytes) / (t_block * 1e-3) / bw,

@@ -2,14 +2,27 @@
 
 Each variant is `mxmoe/gluon.py` with one text patch, loaded in its own process in place of `mxmoe.gluon` before the
 generated kernels import it; the routed-experts block is then timed as in `bench_grouped.py` (CUDA-graph replays over
-four routings, bf16 `grouped_mm` in the same process) on the Qwen1.5-MoE shape at 1 and 64 tokens:
+four routings, bf16 `grouped_mm` in the same process) at 1 and 64 tokens on the Qwen1.5-MoE shape (or `--models`):
   base        the kernel as shipped
   no_unpack   constant operands instead of unpacking the words (the words are still copied, not read back)
   no_sync     no proxy fence and no barrier after each stage's copies
   no_scale    each group's product added unscaled (no scale / zero loads from shared memory, no FMAs)
-About 2 minutes on an H100.
+  no_ones     no token sums (the wgmma with the tile of ones left out); no_ones_down / no_ones_up: in one linear only
+  copies      the copies, waits, fences and barriers alone: nothing read back, no tensor-core work
+  copies5, copies8  the copies alone with a ring of 5 or 8 stages
+  copies_mma  the copies and the gate / up wgmmas on a constant operand (no unpacking, no sums, no scaling)
+  ones_regs   the tile of ones for the token sums in registers (a constant A operand) instead of shared memory
+  pipelined   (a candidate, computes right results) one-group stages unpack the next group's gate codes while this
+              group's up product is on the tensor cores (down: into a second register set while its product is), the
+              next group's copies waited for halfway through a group; STAGES 3
+  pipelined4  the same with a 4-stage ring
+About 1 minute per variant on an H100. The patches were written against `mxmoe/gluon.py` of commit d574772, before the
+token sums were precomputed (`XSW`): check that commit out to run them as measured (`results/chain_probe_h100.json`:
+the first four variants; `results/chain_probe_variants.json`: the others, H100 and H200). On later kernels the
+variants that name the ones (`no_ones*`, `ones_regs`, `pipelined*`) change only launches that still take them, and
+`pipelined*` compiles only there.
 
-    PYTHONPATH=. python bench/chain_probe.py OUT.json
+    PYTHONPATH=. python bench/chain_probe.py OUT.json [--variants base no_ones ...] [--models qwen15 mixtral]
 """
 import importlib.util, json, subprocess, sys
 from pathlib import Path
@@ -24,16 +37,110 @@ PATCHES = {
                 ("        _barrier()\n", "")],
     'no_scale': [("acc_b = _scaled(acc_b, pb, s_b, z_b, xsum)", "acc_b = acc_b + pb"),
                  ("acc_a = _scaled(acc_a, pa, s_a, z_a, xsum)", "acc_a = acc_a + pa")],
+    'no_ones': [("xsum = warpgroup_mma(ones, xg, acc_a, use_acc=False, is_async=True)", "xsum = acc_a * 0.0")],
+    'no_ones_down': [("xsum = warpgroup_mma(ones, xg, acc_a, use_acc=False, is_async=True)",
+                      "xsum = warpgroup_mma(ones, xg, acc_a, use_acc=False, is_async=True) if FUSED else acc_a * 0.0")],
+    'no_ones_up': [("xsum = warpgroup_mma(ones, xg, acc_a, use_acc=False, is_async=True)",
+                    "xsum = acc_a * 0.0 if FUSED else warpgroup_mma(ones, xg, acc_a, use_acc=False, is_async=True)")],
+    'ones_regs': [("xsum = warpgroup_mma(ones, xg, acc_a, use_acc=False, is_async=True)",
+                   "xsum = warpgroup_mma(gl.full([BN, 128], 1.0, gl.bfloat16, layout=a_l), xg, acc_a, use_acc=False, is_async=True)")],
 }
+LOOP_START = "    for st in range(gl.cdiv(G, GPS)):\n"
+BODY_START = "            xg = x_smem.index(slot_j).permute((1, 0))\n"
+LOOP_END = "            acc_a = _scaled(acc_a, pa, s_a, z_a, xsum)\n"
+CONST_MMA = """            xg = x_smem.index(slot_j).permute((1, 0))
+            va = gl.full([BN, 128], 1.0, gl.bfloat16, layout=a_l)
+            pa = warpgroup_mma(va, xg, acc_a, is_async=True)
+            if FUSED:
+                pb = warpgroup_mma(va, xg, acc_b, is_async=True)
+                pa, pb, va = warpgroup_mma_wait(num_outstanding=0, deps=(pa, pb, va))
+                acc_b = pb
+            else:
+                pa, va = warpgroup_mma_wait(num_outstanding=0, deps=(pa, va))
+            acc_a = pa
+"""
+PIPELINED = """    if GPS == 1:
+        async_copy.wait_group(STAGES - 2)
+        fence_async_shared()
+        _barrier()
+        va = _codes(wa0.index(0).load(w_l0), wa1.index(0).load(w_l1), W_BITS, BN, a_l)
+        for st in range(G):
+            slot_j = st % STAGES
+            slot_n = (st + 1) % STAGES
+            _issue_stage(st + STAGES - 1, G, NW, x_ptrs, x_smem, xmask, wa0, wa1, wb0, wb1, pa0, pa1, pb0, pb1, wmask0, wmask1,
+                         sa, za, sb, zb, s_ptrs, z_ptrs, smask, HALF, W_BITS, GROUP, FUSED, BN * WPG0, BN * WPG1, GPS, STAGES)
+            xg = x_smem.index(slot_j).permute((1, 0))
+            xsum = warpgroup_mma(ones, xg, acc_a, use_acc=False, is_async=True)
+            pa = warpgroup_mma(va, xg, acc_a, use_acc=False, is_async=True)
+            if GROUP != -1:
+                s_a = sa.index(slot_j).load(r_l).to(gl.float32)
+                z_a = za.index(slot_j).load(r_l).to(gl.float32)
+            if FUSED:
+                vb = _codes(wb0.index(slot_j).load(w_l0), wb1.index(slot_j).load(w_l1), W_BITS, BN, a_l)
+                pb = warpgroup_mma(vb, xg, acc_b, use_acc=False, is_async=True)
+                xsum, pa, va = warpgroup_mma_wait(num_outstanding=1, deps=(xsum, pa, va))
+                acc_a = _scaled(acc_a, pa, s_a, z_a, xsum)
+                async_copy.wait_group(STAGES - 2)
+                fence_async_shared()
+                _barrier()
+                va = _codes(wa0.index(slot_n).load(w_l0), wa1.index(slot_n).load(w_l1), W_BITS, BN, a_l)
+                pb, vb = warpgroup_mma_wait(num_outstanding=0, deps=(pb, vb))
+                if GROUP != -1:
+                    s_b = sb.index(slot_j).load(r_l).to(gl.float32)
+                    z_b = zb.index(slot_j).load(r_l).to(gl.float32)
+                acc_b = _scaled(acc_b, pb, s_b, z_b, xsum)
+            else:
+                async_copy.wait_group(STAGES - 2)
+                fence_async_shared()
+                _barrier()
+                vn = _codes(wa0.index(slot_n).load(w_l0), wa1.index(slot_n).load(w_l1), W_BITS, BN, a_l)
+                xsum, pa, va = warpgroup_mma_wait(num_outstanding=0, deps=(xsum, pa, va))
+                acc_a = _scaled(acc_a, pa, s_a, z_a, xsum)
+                va = vn
+    else:
+"""
+
+
+def _region(src: str, start: str, end: str) -> tuple[int, int]:
+    "Start and end offsets of the one piece of `src` from `start` through `end`."
+    assert src.count(start) == 1 and src.count(end) == 1, (start, end)
+    a = src.index(start)
+    return a, src.index(end, a) + len(end)
+
+
+def _replace_body(src: str, body: str) -> str:
+    "The group loop's body (from reading the activations through the gate rows' scaling) replaced by `body`."
+    a, b = _region(src, BODY_START, LOOP_END)
+    return src[:a] + body + src[b:]
+
+
+def _pipelined(src: str, stages: int) -> str:
+    "The loop of one-group stages replaced by `PIPELINED`, the old loop kept for two-group stages; a ring of `stages`."
+    a, b = _region(src, LOOP_START, LOOP_END)
+    old = ''.join('    ' + line if line.strip() else line for line in src[a:b].splitlines(keepends=True))
+    return _stages(src[:a] + PIPELINED + old + src[b:], stages)
+
+
+def _stages(src: str, stages: int) -> str:
+    "A ring of `stages` stages."
+    return src.replace("STAGES = gl.constexpr(3)", f"STAGES = gl.constexpr({stages})")
+
+
+REWRITES = {'copies': lambda src: _replace_body(src, "            acc_a = acc_a + 1.0\n"),
+            'copies_mma': lambda src: _replace_body(src, CONST_MMA),
+            'copies5': lambda src: _stages(_replace_body(src, "            acc_a = acc_a + 1.0\n"), 5),
+            'copies8': lambda src: _stages(_replace_body(src, "            acc_a = acc_a + 1.0\n"), 8),
+            'pipelined': lambda src: _pipelined(src, 3), 'pipelined4': lambda src: _pipelined(src, 4)}
 
 
 def patched_gluon(variant: str):
     "Install `mxmoe.gluon` with the variant's patches applied (before anything imports the generated kernels)."
     import mxmoe
     src = (Path(mxmoe.__file__).parent / 'gluon.py').read_text()
-    for old, new in PATCHES[variant]:
+    for old, new in PATCHES.get(variant, []):
         assert src.count(old) == 1, (variant, old)
         src = src.replace(old, new)
+    if variant in REWRITES: src = REWRITES[variant](src)
     path = Path(f'/tmp/mxmoe_gluon_{variant}.py'); path.write_text(src)  # Triton reads kernel sources from files
     spec = importlib.util.spec_from_file_location('mxmoe.gluon', path, submodule_search_locations=None)
     mod = importlib.util.module_from_spec(spec); mod.__package__ = 'mxmoe'
@@ -41,40 +148,56 @@ def patched_gluon(variant: str):
     spec.loader.exec_module(mod)
 
 
-def run_variant(variant: str) -> list[dict]:
+def run_variant(variant: str, models: list[str]) -> list[dict]:
     patched_gluon(variant)
     import os, tempfile
     os.environ['MXMOE_KERNEL_DIR'] = tempfile.mkdtemp(prefix=f'mxmoe_{variant}_')
     from bench.bench_grouped import allocation, bf16_times, kernel_times, random_experts, routings, MODELS
     from mxmoe.codegen import quantize_layer
-    E, H, I, k = MODELS['qwen15']
-    wgu, wdn = random_experts(E, H, I)
     rows = []
-    for config in ('w4g128', 'mixed225'):
-        for T in (1, 64):
-            sets = routings(T, E, k, H)
-            layer = quantize_layer(wgu.float(), wdn.float(), allocation(config, E, T * k / E, H, I))
-            base, _ = bf16_times(sets, wgu, wdn)
-            block, gemm = kernel_times(layer, sets)
-            rows.append(dict(variant=variant, config=config, T=T, block_us=block * 1e3, gemm_us=gemm * 1e3, bf16_block_us=base * 1e3))
-            print(rows[-1], flush=True)
+    for model in models:
+        E, H, I, k = MODELS[model]
+        wgu, wdn = random_experts(E, H, I)
+        for config in ('w4g128', 'mixed225'):
+            for T in TOKENS[model]:
+                sets = routings(T, E, k, H)
+                layer = quantize_layer(wgu.float(), wdn.float(), allocation(config, E, T * k / E, H, I))
+                base, _ = bf16_times(sets, wgu, wdn)
+                block, gemm, _ = kernel_times(layer, sets)
+                rows.append(dict(variant=variant, model=model, config=config, T=T, block_us=block * 1e3, gemm_us=gemm * 1e3,
+                                 bf16_block_us=base * 1e3))
+                print(rows[-1], flush=True)
+        del wgu, wdn
     return rows
 
 
-def main(out: str):
+TOKENS = {'qwen15': (1, 64), 'dsv2lite': (1, 64), 'qwen3': (1, 64), 'mixtral': (1, 64)}
+VARIANTS = ['base', 'no_unpack', 'no_sync', 'no_scale']  # the default run (the committed result)
+
+
+def main(out: str, variants: list[str], models: list[str]):
     rows = []
-    for v in PATCHES:
-        r = subprocess.run([sys.executable, __file__, '--variant', v], capture_output=True, text=True)
+    for v in variants:
+        r = subprocess.run([sys.executable, __file__, '--variant', v, *models], capture_output=True, text=True)
         if r.returncode: print(r.stderr[-3000:]); sys.exit(1)
         rows += json.loads(r.stdout.strip().splitlines()[-1])
     import torch
-    base = {(r['config'], r['T']): r for r in rows if r['variant'] == 'base'}
-    for r in rows: r['block_over_base'] = r['block_us'] / base[r['config'], r['T']]['block_us']
+    base = {(r['model'], r['config'], r['T']): r for r in rows if r['variant'] == 'base'}
+    for r in rows: r['block_over_base'] = r['block_us'] / base[r['model'], r['config'], r['T']]['block_us']
     json.dump(dict(device=torch.cuda.get_device_name(), rows=rows), open(out, 'w'), indent=1)
     print(torch.cuda.get_device_name(), '(block times; x = over the shipped kernel in the same run)')
-    for r in rows: print(f"{r['variant']:10s} {r['config']:9s} T={r['T']:3d} block {r['block_us']:7.1f} us  gemm {r['gemm_us']:7.1f} us  x{r['block_over_base']:.3f} of base")
+    for r in rows:
+        print(f"{r['variant']:10s} {r['model']:8s} {r['config']:9s} T={r['T']:3d} block {r['block_us']:7.1f} us  "
+              f"gemm {r['gemm_us']:7.1f} us  x{r['block_over_base']:.3f} of base  {r['bf16_block_us'] / r['block_us']:.2f}x bf16")
 
 
 if __name__ == '__main__':
-    if sys.argv[1] == '--variant': print(json.dumps(run_variant(sys.argv[2])))
-    else: main(sys.argv[1])
+    if sys.argv[1] == '--variant': print(json.dumps(run_variant(sys.argv[2], sys.argv[3:])))
+    else:
+        import argparse
+        ap = argparse.ArgumentParser()
+        ap.add_argument('out'); ap.add_argument('--variants', nargs='+', default=VARIANTS)
+        ap.add_argument('--models', nargs='+', default=['qwen15'])
+        a = ap.parse_args()
+        assert 'base' in a.variants, 'the ratios are over the base variant: name it'
+        main(a.out, a.variants, a.models)

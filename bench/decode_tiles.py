@@ -87,7 +87,7 @@ def bench_shape(name, tokens, configs, tiles, bw, rows):
                 tol = forward_tolerance(layer)
                 if not err <= tol:
                     raise SystemExit(f"{name} T={T} {c} tile {tile}: relative error {err:.3g} > {tol} against the reference")
-                t_block, t_gemm = (t * 1e3 for t in kernel_times(layer, sets))
+                t_block, t_gemm, _ = (t * 1e3 for t in kernel_times(layer, sets))
                 wbytes = (layer.gate_up.nbytes + layer.down.nbytes) / E
                 rows.append({**row0, 'config': c, 'tile': list(tile), 'block_us': t_block, 'gemm_us': t_gemm,
                              'error': err, 'speedup_block': base / t_block, 'speedup_gemm': base_gemm / t_gemm,

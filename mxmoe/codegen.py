@@ -14,15 +14,16 @@ import mxmoe
 from .core import write_atomic, PLAN_LINEARS
 from .allocation import AllocationError
 from .quant import CONFIGS, QTensor, get_config, plain_config, quantize_weight
-from .kernels import (ACT_BF16, ACT_ROT, EP2, SUM_COLS, PackedWeight, check_tile, grid_bound, kernel_constants,
-                           launch_params, linear_reference, pack_weight, quantize_activations, route)
-from .gluon import gluon_kernel, gluon_linear
+from .kernels import (ACT_BF16, ACT_ROT, EP2, FRAGMENT_ROWS, SUM_COLS, PackedWeight, check_tile, grid_bound,
+                           group_sums, kernel_constants, launch_params, linear_reference, pack_weight,
+                           quantize_activations, route, route_and_sum)
+from .gluon import gluon_kernel, gluon_launch, gluon_linear
 
 # %% auto #0
 __all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'CODEGEN_VERSION', 'FUSED_SUM_MAX', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225',
            'normalize_allocation', 'allocation_hash', 'default_tile', 'uniform_allocation', 'ExpertLinear',
            'MoELayerWeights', 'pack_layer', 'quantize_expert', 'quantize_layer', 'moe_experts_reference', 'kernel_hash',
-           'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'launch_linear', 'fused_sum',
+           'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'input_sums', 'launch_linear', 'fused_sum',
            'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error', 'make_case', 'random_case',
            'cycle_allocation', 'example_allocations', 'write_example_kernels']
 
@@ -230,7 +231,7 @@ def moe_experts_reference(hidden:torch.Tensor, # [T, H]
     return out.sum(1)
 
 # %% ../nbs/05_codegen.ipynb #4a3ea36b
-CODEGEN_VERSION = 4
+CODEGEN_VERSION = 5
 
 def _fields(cfg:str) -> list[str]:
     "Storage pointers a branch of config `cfg` takes: code planes q0 (q1 for 3-bit), scales s, zeros z."
@@ -266,8 +267,9 @@ def _ranges(ids:list[int]) -> str:
     return ','.join(out)
 
 # %% ../nbs/05_codegen.ipynb #c775b7ad
-_SIG = {'gate_up': "x_ptr, sorted_ptr, out_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, TOPK",
-        'down': "x_ptr, sorted_ptr, rw_ptr, out_ptr, sum_ptr, tickets_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, A"}
+_SIG = {'gate_up': "x_ptr, xsum_ptr, hsum_ptr, sorted_ptr, out_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, TOPK",
+        'down': "x_ptr, xsum_ptr, sorted_ptr, rw_ptr, out_ptr, sum_ptr, tickets_ptr, counts_ptr, branch_ptr, slot_ptr, bm_ptr, nt_ptr, N, K, E, A"}
+_GLUON_SUMS = {'gate_up': "xsum_ptr, hsum_ptr, ", 'down': "xsum_ptr, "}  # the Gluon tiles' token-sum arguments
 _TILE_ARGS = {'gate_up': "sorted_ptr, out_ptr, N, K, TOPK, slot, n_blk, row0, row1,",
               'down': "sorted_ptr, rw_ptr, out_ptr, sum_ptr, tickets_ptr, N, K, A, slot, n_blk, row0, row1,"}
 _DOC = {'gate_up': "rows of each expert x its [2N, K] weight; writes SiLU(gate) * up [rows, N] in sorted row order",
@@ -283,27 +285,38 @@ def _describe(name:str) -> str:
         f"{c.a_format}{c.a_bits} activations per token{'' if c.group_size == -1 else f' and {c.group_size}-group'}"
     return f"{name}: {c.w_bits}-bit {kind} weights, {groups}, {acts}{', Hadamard-rotated' if c.hadamard else ''}"
 
-def _branch_call(linear:str, b:int, cfg:str, tile:tuple, gluon:bool) -> list[str]:
-    "Lines of the tile call of branch `b`: the Triton tile with all its constants, or the Gluon decode tile."
+def _branch_call(linear:str, b:int, cfg:str, tile:tuple, gluon:str) -> list[str]:
+    "Lines of the tile call of branch `b`: the Triton tile with all its constants, or (`gluon`: its token-sum constants) the Gluon decode tile."
     k = kernel_constants(cfg)
     m = k['A_MODE']
     x, xs = ("x_ptr", "None") if m == ACT_BF16 else (f"xq{m}_ptr", "None" if m == ACT_ROT else f"xs{m}_ptr")
     ptrs = ", ".join(f"b{b}_{f}" if f in _fields(cfg) else "None" for f in ('q0', 'q1', 's', 'z'))
     if gluon:  # weight-only: no activation scales, no loop constants beyond the weights'
-        call, consts = f"gl_{linear}_tile({x}, ", f"W_BITS={k['W_BITS']}, GROUP={k['GROUP']}"
+        call, consts = f"gl_{linear}_tile({x}, {_GLUON_SUMS[linear]}", f"W_BITS={k['W_BITS']}, GROUP={k['GROUP']}, {gluon}"
     else:  # a twin runs the bf16 loop on its rotated copy
         call = f"{linear}_tile({x}, {xs}, "
         consts = ", ".join(f"{n}={ACT_BF16 if n == 'A_MODE' and v == ACT_ROT else v}" for n, v in k.items())
     return [f"            {call}{_TILE_ARGS[linear]}", f"                {ptrs},",
             f"                {consts}, BM={tile[0]}, BN={tile[1]}, BK={tile[2]}{', SUM=SUM' if linear == 'down' else ''})"]
 
-def _kernel_source(linear:str, branches:list, gluon:bool) -> list[str]:
-    "Lines of the generated kernel for one linear: a Gluon kernel if `gluon` (every branch runs on the Gluon decode tile), else Triton."
+def _sum_widths(a:dict, flags:tuple) -> dict:
+    "Columns a token sum covers in the input of each linear's launch, 0 where it computes none: a Gluon gate_up reads its from `route_and_sum`, a Gluon down after a Gluon gate_up reads that launch's sums of each row's 64-column tiles; none in a launch with a rotated twin (its branches read different activations)."
+    plain = [ACT_ROT not in _modes(_branches(a, l)) for l in LINEARS]
+    return {'gate_up': 128 if flags[0] and plain[0] else 0, 'down': FRAGMENT_ROWS if all(flags) and plain[1] else 0}
+
+def _gluon_constants(linear:str, widths:dict) -> str:
+    "The token-sum constants of a Gluon tile call: sums read (XSW blocks a group) or taken by a wgmma with ones (XSW = 0); gate_up also writes the down launch's (HS)."
+    if linear == 'down': return f"XSW={2 if widths['down'] else 0}"
+    return f"XSW={1 if widths['gate_up'] else 0}, HS={bool(widths['down'])}"
+
+def _kernel_source(linear:str, branches:list, gluon:bool, widths:dict) -> list[str]:
+    "Lines of the generated kernel for one linear: a Gluon kernel if `gluon` (every branch runs on the Gluon decode tile), else Triton; `widths` from `_sum_widths`."
     lang = 'gl' if gluon else 'tl'
     modes = _modes(branches)
     acts = [f"xq{m}_ptr, xs{m}_ptr" for m in modes]
-    launch = dict(num_warps=4) if gluon else launch_params([t for _, t in branches])
-    L = [f"{linear.upper()}_BRANCHES = {branches!r}", f"{linear.upper()}_LAUNCH = {launch!r}", "", "",
+    launch = gluon_launch(linear) if gluon else launch_params([t for _, t in branches])
+    L = [f"{linear.upper()}_BRANCHES = {branches!r}", f"{linear.upper()}_LAUNCH = {launch!r}",
+         f"{linear.upper()}_SUMS = {widths[linear]}  # columns of each token sum the launch reads (0: none)", "", "",
          f"@{'gluon' if gluon else 'triton'}.jit(do_not_specialize={['E', 'TOPK'] if linear == 'gate_up' else ['E', 'A']})",
          f"def {linear}_kernel({_SIG[linear]},"]
     L += [f"        {a},  # activations from prologue mode {m} ({'rotated' if m == ACT_ROT else 'quantized'})" for a, m in zip(acts, modes)]
@@ -313,7 +326,8 @@ def _kernel_source(linear:str, branches:list, gluon:bool) -> list[str]:
           f"    e, n_blk, row0, row1 = {'gl_' if gluon else ''}find_tile({lang}.program_id(0), counts_ptr, bm_ptr, nt_ptr, E, EP2)",
           "    if e < E:", f"        branch = {lang}.load(branch_ptr + e)", f"        slot = {lang}.load(slot_ptr + e)"]
     for b, (c, t) in enumerate(branches):
-        L += [f"        {'if' if b == 0 else 'elif'} branch == {b}:  # {_describe(c)}"] + _branch_call(linear, b, c, t, gluon)
+        L += [f"        {'if' if b == 0 else 'elif'} branch == {b}:  # {_describe(c)}"] + \
+             _branch_call(linear, b, c, t, gluon and _gluon_constants(linear, widths))
     return L
 
 def generate_source(allocation:dict, gluon:tuple=(True, True)) -> str:
@@ -331,7 +345,7 @@ def generate_source(allocation:dict, gluon:tuple=(True, True)) -> str:
     if any(flags):
         head += ["from triton.experimental import gluon", "from triton.experimental.gluon import language as gl",
                  "from mxmoe.gluon import find_tile as gl_find_tile, gate_up_tile as gl_gate_up_tile, down_tile as gl_down_tile"]
-    body = [line for l, g in zip(LINEARS, flags) for line in ["", ""] + _kernel_source(l, _branches(a, l), g)]
+    body = [line for l, g in zip(LINEARS, flags) for line in ["", ""] + _kernel_source(l, _branches(a, l), g, _sum_widths(a, flags))]
     return "\n".join(head + body) + "\n"
 
 # %% ../nbs/05_codegen.ipynb #bb71a2e0
@@ -364,6 +378,13 @@ def write_kernels(allocation_json:str|Path) -> Path:
     return kernel_dir() / f"moe_{kernel_hash(a)}.py"
 
 # %% ../nbs/05_codegen.ipynb #41c80f5d
+def input_sums(mod, # generated kernel module
+               lin:ExpertLinear, x:torch.Tensor # one linear and its activations
+              ) -> torch.Tensor|None:
+    "The token sums the launch of `lin` reads (`group_sums` of x over `{LINEAR}_SUMS` columns), None where it reads none."
+    width = getattr(mod, f"{lin.name.upper()}_SUMS")
+    return group_sums(x, width) if width else None
+
 def _storage(cfg:str, pw:PackedWeight) -> list[torch.Tensor]:
     "The tensors behind a branch's storage pointers, in `_fields` order."
     have = dict(q0=pw.data[0], q1=pw.data[-1], s=pw.scale, z=pw.zero)
@@ -373,7 +394,9 @@ def launch_linear(mod, # generated kernel module
             lin:ExpertLinear, x:torch.Tensor, # activations: hidden [T, H] for gate_up, sorted rows [A, I] for down
             order:torch.Tensor, counts:torch.Tensor, n_assign:int,
             out:torch.Tensor, extra, # gate_up: top-k (int); down: router weights per assignment [A] fp32
-            total:torch.Tensor|None=None # down: [T, H], receives each token's sum of its A / T slots in the same launch
+            total:torch.Tensor|None=None, # down: [T, H], receives each token's sum of its A / T slots in the same launch
+            sums:torch.Tensor|None=None, # `input_sums` of x where the kernel reads them (None: computed here, one more launch)
+            out_sums:torch.Tensor|None=None # gate_up: [A, I / 64] fp32, receives the down launch's `sums` where it reads them
            ):
     "Run the activation prologues `lin` needs and its grouped-GEMM launch (CUDA): the one launcher of `moe_experts_forward`, `time_linear` and `mxmoe.perf`'s profiler."
     if total is not None and (total.dim() != 2 or n_assign % total.shape[0]):
@@ -381,9 +404,12 @@ def launch_linear(mod, # generated kernel module
     acts = [t for m in _modes(lin.branches) for t in quantize_activations(x, m)]
     ptrs = [t for (c, _), p in zip(lin.branches, lin.packed) for t in _storage(c, p)]
     kern, launch = getattr(mod, f"{lin.name}_kernel"), getattr(mod, f"{lin.name.upper()}_LAUNCH")
-    if lin.name == 'gate_up': head, tail, fused = (x, order, out), (extra,), {}
+    if sums is None: sums = input_sums(mod, lin, x)
+    if lin.name == 'gate_up':
+        if out_sums is None and mod.DOWN_SUMS: out_sums = x.new_empty(n_assign, lin.n_out // mod.DOWN_SUMS, dtype=torch.float32)
+        head, tail, fused = (x, sums, out_sums, order, out), (extra,), {}
     else:
-        head = (x, order, extra, out, out if total is None else total, lin.tickets)
+        head = (x, sums, order, extra, out, out if total is None else total, lin.tickets)
         tail, fused = (n_assign,), dict(SUM=0 if total is None else n_assign // total.shape[0])
     kern[(lin.grid(n_assign),)](*head, counts, lin.branch_of, lin.slot_of, lin.bm, lin.nt, lin.n_out, x.shape[1],
                                 len(lin.bm), *tail, *acts, *ptrs, EP2=EP2, **fused, **launch)
@@ -427,12 +453,14 @@ def moe_experts_forward(hidden:torch.Tensor, # [T, H] hidden states of the route
     if A == 0: return hidden.new_zeros(T, H)
     mod = layer.kernels
     x = hidden.to(torch.bfloat16).contiguous()
-    counts, order = route(top_k_index, layer.n_experts)
+    if mod.GATE_UP_SUMS: counts, order, x_sums = route_and_sum(top_k_index, layer.n_experts, x, mod.GATE_UP_SUMS)
+    else: (counts, order), x_sums = route(top_k_index, layer.n_experts), None
     inter = torch.empty(A, layer.intermediate_size, dtype=torch.bfloat16, device=x.device)
-    launch_linear(mod, layer.gate_up, x, order, counts, A, inter, k)
+    inter_sums = torch.empty(A, layer.intermediate_size // mod.DOWN_SUMS, dtype=torch.float32, device=x.device) if mod.DOWN_SUMS else None
+    launch_linear(mod, layer.gate_up, x, order, counts, A, inter, k, sums=x_sums, out_sums=inter_sums)
     out = torch.empty(A, H, dtype=torch.bfloat16, device=x.device)
     total = torch.empty(T, H, dtype=torch.bfloat16, device=x.device) if fused_sum(T, k) else None
-    launch_linear(mod, layer.down, inter, order, counts, A, out, top_k_weights.reshape(-1).float(), total)
+    launch_linear(mod, layer.down, inter, order, counts, A, out, top_k_weights.reshape(-1).float(), total, sums=inter_sums)
     if total is None: total = out.view(T, k, H).sum(1) if k > 1 else out
     return total.to(hidden.dtype)
 
@@ -457,11 +485,12 @@ def time_linear(config:str, # config name
     counts, order = route(idx, E)
     if linear == 'gate_up':
         x, out = torch.randn(A, H, device=dev, dtype=torch.bfloat16), torch.empty(A, I, device=dev, dtype=torch.bfloat16)
-        fn = lambda: launch_linear(mod, layer.gate_up, x, order, counts, A, out, 1)
+        sums = input_sums(mod, layer.gate_up, x)  # as the routing launch gives them
+        fn = lambda: launch_linear(mod, layer.gate_up, x, order, counts, A, out, 1, sums=sums)
     else:
         x, out = torch.randn(A, I, device=dev, dtype=torch.bfloat16), torch.empty(A, H, device=dev, dtype=torch.bfloat16)
-        rw = torch.ones(A, device=dev)
-        fn = lambda: launch_linear(mod, layer.down, x, order, counts, A, out, rw)
+        rw, sums = torch.ones(A, device=dev), input_sums(mod, layer.down, x)  # as the gate_up launch gives them
+        fn = lambda: launch_linear(mod, layer.down, x, order, counts, A, out, rw, sums=sums)
     return triton.testing.do_bench(fn, warmup=25, rep=rep_ms, return_mode='median')
 
 # %% ../nbs/05_codegen.ipynb #d201704f

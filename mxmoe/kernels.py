@@ -18,7 +18,8 @@ __all__ = ['PLANES', 'K_ALIGN', 'FRAGMENT_ROWS', 'TILES', 'ACT_BF16', 'ACT_INT8'
            'EP2', 'SUM_COLS', 'SUM_ROWS', 'ROUTE_SMALL', 'PackError', 'pack_codes', 'unpack_codes', 'PackedWeight',
            'fragment_order', 'pack_fragments', 'unpack_fragments', 'fragment_config', 'pack_weight', 'unpack_weight',
            'TileError', 'check_tile', 'launch_params', 'kernel_constants', 'find_tile', 'grid_bound', 'tile_schedule',
-           'gate_up_tile', 'down_tile', 'sum_topk', 'route', 'quantize_activations', 'linear_reference']
+           'gate_up_tile', 'down_tile', 'sum_topk', 'group_sums', 'route', 'route_and_sum', 'quantize_activations',
+           'linear_reference']
 
 # %% ../nbs/05a_kernels.ipynb #1357d76a
 PLANES: dict[int, tuple[int, ...]] = {1: (1,), 2: (2,), 3: (2, 1), 4: (4,), 8: (8,)}  # plane widths of b-bit codes
@@ -575,30 +576,81 @@ def sum_topk(out_ptr, sum_ptr, tickets_ptr, n0, covered, A, H, TOPK: tl.constexp
 ROUTE_SMALL = 4096  # largest number of assignments the one-program routing kernel sorts
 
 @triton.jit
-def _route_small_kernel(ids_ptr, A, counts_ptr, sorted_ptr, E, BLOCK: tl.constexpr, EP2: tl.constexpr):
-    "Counting sort of A <= BLOCK expert ids in one program: per-expert counts and the expert-sorted order."
-    i = tl.arange(0, BLOCK)
-    e = tl.load(ids_ptr + i, mask=i < A, other=E).to(tl.int32)
-    ei = tl.arange(0, EP2)
-    tl.store(counts_ptr + ei, tl.histogram(e, EP2), mask=ei < E)
-    key = tl.sort(e * BLOCK + i)
-    tl.store(sorted_ptr + i, key % BLOCK, mask=i < A)
+def _block_sums(x_ptr, sums_ptr, r0, R, K, SR: tl.constexpr, BKP: tl.constexpr, WIDTH: tl.constexpr):
+    "fp32 sums of rows r0 .. r0 + SR of x [R, K] over each block of WIDTH columns, into sums [R, cdiv(K, WIDTH)]; whole rows in one load (BKP >= K)."
+    r = r0 + tl.arange(0, SR)
+    k = tl.arange(0, BKP)
+    x = tl.load(x_ptr + r.to(tl.int64)[:, None] * K + k[None, :], mask=(r < R)[:, None] & (k < K)[None, :], other=0.)
+    s = tl.sum(tl.reshape(x.to(tl.float32), [SR, BKP // WIDTH, WIDTH]), 2)
+    b = tl.arange(0, BKP // WIDTH)
+    nb = tl.cdiv(K, WIDTH)
+    tl.store(sums_ptr + r.to(tl.int64)[:, None] * nb + b[None, :], s, mask=(r < R)[:, None] & (b < nb)[None, :])
+
+@triton.jit
+def _block_sums_kernel(x_ptr, sums_ptr, R, K, SR: tl.constexpr, BKP: tl.constexpr, WIDTH: tl.constexpr):
+    _block_sums(x_ptr, sums_ptr, tl.program_id(0) * SR, R, K, SR, BKP, WIDTH)
+
+@triton.jit
+def _route_small_kernel(ids_ptr, A, counts_ptr, sorted_ptr, E, x_ptr, sums_ptr, R, K,
+                        BLOCK: tl.constexpr, EP2: tl.constexpr, SR: tl.constexpr, BKP: tl.constexpr, WIDTH: tl.constexpr):
+    "Counting sort of A <= BLOCK expert ids in program 0: per-expert counts and the expert-sorted order; if WIDTH > 0 the other programs sum SR rows of x each (`_block_sums`)."
+    if tl.program_id(0) == 0:
+        i = tl.arange(0, BLOCK)
+        e = tl.load(ids_ptr + i, mask=i < A, other=E).to(tl.int32)
+        ei = tl.arange(0, EP2)
+        tl.store(counts_ptr + ei, tl.histogram(e, EP2), mask=ei < E)
+        key = tl.sort(e * BLOCK + i)
+        tl.store(sorted_ptr + i, key % BLOCK, mask=i < A)
+    else:
+        if WIDTH > 0:
+            _block_sums(x_ptr, sums_ptr, (tl.program_id(0) - 1) * SR, R, K, SR, BKP, WIDTH)
+
+def _sums_tile(K:int, width:int) -> tuple[int, int]:
+    "Rows a program sums and the power of two >= K its one load spans (at most 8192 elements, or one row)."
+    bkp = max(triton.next_power_of_2(K), width)
+    return max(1, min(16, 8192 // bkp)), bkp
+
+def group_sums(x:torch.Tensor, # activations [R, K] (CUDA)
+               width:int # columns a sum covers (a power of two)
+              ) -> torch.Tensor:
+    "fp32 sums of each row of `x` over its consecutive blocks of `width` columns: [R, cdiv(K, width)] (one launch)."
+    R, K = x.shape
+    sums = torch.empty(R, triton.cdiv(K, width), dtype=torch.float32, device=x.device)
+    SR, BKP = _sums_tile(K, width)
+    _block_sums_kernel[(triton.cdiv(R, SR),)](x, sums, R, K, SR=SR, BKP=BKP, WIDTH=width, num_warps=4)
+    return sums
+
+def _route(top_k_index, n_experts, x=None, width=0):
+    "(counts, order, sums of x over blocks of `width` columns or None): `route` and `route_and_sum`."
+    flat = top_k_index.reshape(-1)
+    A, dev = flat.numel(), flat.device
+    if A > ROUTE_SMALL:
+        counts = torch.zeros(n_experts, dtype=torch.int32, device=dev).scatter_add_(
+            0, flat.long(), torch.ones(A, dtype=torch.int32, device=dev))
+        return counts, torch.sort(flat, stable=True).indices.to(torch.int32), None if x is None else group_sums(x, width)
+    counts = torch.empty(n_experts, dtype=torch.int32, device=dev)
+    order = torch.empty(A, dtype=torch.int32, device=dev)
+    R, K = (0, 0) if x is None else x.shape
+    sums = None if x is None else torch.empty(R, triton.cdiv(K, width), dtype=torch.float32, device=dev)
+    SR, BKP = (1, 1) if x is None else _sums_tile(K, width)
+    _route_small_kernel[(1 + triton.cdiv(R, SR),)](flat, A, counts, order, n_experts, x, sums, R, K,
+                                                   BLOCK=triton.next_power_of_2(A), EP2=triton.next_power_of_2(n_experts + 1),
+                                                   SR=SR, BKP=BKP, WIDTH=0 if x is None else width, num_warps=8)
+    return counts, order, sums
 
 def route(top_k_index:torch.Tensor, # experts chosen per token [T, k]
           n_experts:int # experts of the layer
          ) -> tuple[torch.Tensor, torch.Tensor]:
     "Per-expert assignment counts [E] and the expert-sorted assignment order [T*k] (both int32)."
-    flat = top_k_index.reshape(-1)
-    A, dev = flat.numel(), flat.device
-    if A <= ROUTE_SMALL:
-        counts = torch.empty(n_experts, dtype=torch.int32, device=dev)
-        order = torch.empty(A, dtype=torch.int32, device=dev)
-        _route_small_kernel[(1,)](flat, A, counts, order, n_experts, BLOCK=triton.next_power_of_2(A),
-                                  EP2=triton.next_power_of_2(n_experts + 1), num_warps=8)
-        return counts, order
-    counts = torch.zeros(n_experts, dtype=torch.int32, device=dev).scatter_add_(
-        0, flat.long(), torch.ones(A, dtype=torch.int32, device=dev))
-    return counts, torch.sort(flat, stable=True).indices.to(torch.int32)
+    return _route(top_k_index, n_experts)[:2]
+
+def route_and_sum(top_k_index:torch.Tensor, # experts chosen per token [T, k]
+                  n_experts:int, # experts of the layer
+                  x:torch.Tensor, # the tokens' activations [T, K] (CUDA)
+                  width:int=128 # columns a sum covers
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "`route`, and `group_sums(x, width)` from the routing launch's other programs (decode-sized batches: no launch of its own)."
+    return _route(top_k_index, n_experts, x, width)
 
 # %% ../nbs/05a_kernels.ipynb #97f1b5b5
 @triton.jit
