@@ -36,8 +36,8 @@ def gluon_linear(branches:list # (config, tile) of each branch of one linear
 
 def gluon_shape(n_out:int, K:int # a launch's output features per expert (I for gate_up, H for down) and input features
                ) -> bool:
-    "Whether the Gluon kernel runs a linear of this shape: weight rows in whole blocks of `FRAGMENT_ROWS` (gate_up's gate and up halves each), and 16-byte activation copies that need rows the compiler knows to be multiples of 16."
-    return n_out % FRAGMENT_ROWS == 0 and K % 16 == 0
+    "Whether the Gluon kernel runs a linear of this shape: weight rows in whole blocks of `FRAGMENT_ROWS` (gate_up's gate and up halves each), and input features in whole groups of 128 (a group's activations are copied without a column mask, and a zero-padded code times the next row's activation would not vanish: `(q - z) s` with q = 0)."
+    return n_out % FRAGMENT_ROWS == 0 and K % 128 == 0
 
 def gluon_launch(linear:str) -> dict:
     "Launch options of a Gluon kernel: one warpgroup; down at most 128 registers a thread, so that four programs share a multiprocessor (Mixtral-8x7B's down launch at 64 tokens, 512 programs of 112 groups, fits in one wave of 528; at 130 registers it took two)."
