@@ -23,9 +23,9 @@ from .gluon import gluon_kernel, gluon_launch, gluon_linear
 __all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'CODEGEN_VERSION', 'FUSED_SUM_MAX', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225',
            'normalize_allocation', 'allocation_hash', 'default_tile', 'uniform_allocation', 'ExpertLinear',
            'MoELayerWeights', 'pack_layer', 'quantize_expert', 'quantize_layer', 'moe_experts_reference', 'kernel_hash',
-           'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'input_sums', 'launch_linear', 'fused_sum',
-           'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error', 'make_case', 'random_case',
-           'cycle_allocation', 'example_allocations', 'write_example_kernels']
+           'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'input_sums', 'output_sums',
+           'launch_linear', 'fused_sum', 'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error',
+           'make_case', 'random_case', 'cycle_allocation', 'example_allocations', 'write_example_kernels']
 
 # %% ../nbs/05_codegen.ipynb #7439db9e
 LINEARS = tuple(PLAN_LINEARS)  # ('gate_up', 'down'): gate and up share one config
@@ -385,6 +385,13 @@ def input_sums(mod, # generated kernel module
     width = getattr(mod, f"{lin.name.upper()}_SUMS")
     return group_sums(x, width) if width else None
 
+def output_sums(mod, # generated kernel module
+                lin:ExpertLinear, rows:int, device # one linear, the rows of its launch and their device
+               ) -> torch.Tensor|None:
+    "An empty fp32 [rows, I / 64] for the token sums a gate_up launch writes for the down launch, None where down reads none."
+    if lin.name != 'gate_up' or not mod.DOWN_SUMS: return None
+    return torch.empty(rows, lin.n_out // mod.DOWN_SUMS, dtype=torch.float32, device=device)
+
 def _storage(cfg:str, pw:PackedWeight) -> list[torch.Tensor]:
     "The tensors behind a branch's storage pointers, in `_fields` order."
     have = dict(q0=pw.data[0], q1=pw.data[-1], s=pw.scale, z=pw.zero)
@@ -406,7 +413,7 @@ def launch_linear(mod, # generated kernel module
     kern, launch = getattr(mod, f"{lin.name}_kernel"), getattr(mod, f"{lin.name.upper()}_LAUNCH")
     if sums is None: sums = input_sums(mod, lin, x)
     if lin.name == 'gate_up':
-        if out_sums is None and mod.DOWN_SUMS: out_sums = x.new_empty(n_assign, lin.n_out // mod.DOWN_SUMS, dtype=torch.float32)
+        if out_sums is None: out_sums = output_sums(mod, lin, n_assign, x.device)
         head, tail, fused = (x, sums, out_sums, order, out), (extra,), {}
     else:
         head = (x, sums, order, extra, out, out if total is None else total, lin.tickets)
@@ -456,7 +463,7 @@ def moe_experts_forward(hidden:torch.Tensor, # [T, H] hidden states of the route
     if mod.GATE_UP_SUMS: counts, order, x_sums = route_and_sum(top_k_index, layer.n_experts, x, mod.GATE_UP_SUMS)
     else: (counts, order), x_sums = route(top_k_index, layer.n_experts), None
     inter = torch.empty(A, layer.intermediate_size, dtype=torch.bfloat16, device=x.device)
-    inter_sums = torch.empty(A, layer.intermediate_size // mod.DOWN_SUMS, dtype=torch.float32, device=x.device) if mod.DOWN_SUMS else None
+    inter_sums = output_sums(mod, layer.gate_up, A, x.device)
     launch_linear(mod, layer.gate_up, x, order, counts, A, inter, k, sums=x_sums, out_sums=inter_sums)
     out = torch.empty(A, H, dtype=torch.bfloat16, device=x.device)
     total = torch.empty(T, H, dtype=torch.bfloat16, device=x.device) if fused_sum(T, k) else None

@@ -16,7 +16,7 @@ from .quant import CONFIGS, get_config, plain_config
 from .kernels import (ACT_BF16, ACT_MODES, TILES, TileError, check_tile, grid_bound, kernel_constants, launch_params,
                            quantize_activations, route)
 from .codegen import (CODEGEN_VERSION, LINEARS, fused_sum, moe_experts_forward, normalize_allocation,
-                           quantize_layer, launch_linear, input_sums,
+                           quantize_layer, launch_linear, input_sums, output_sums,
                            _branches, _modes)
 from .gluon import gluon_kernel
 
@@ -627,7 +627,7 @@ def linear_rig(layer, # packed layer (`codegen.pack_layer`), on CUDA
     n_assign = n_assign or A
     sums = input_sums(mod, lin, x)  # given by the routing or gate_up launch in a forward
     inputs = [(x, sums), (x[:1], None if sums is None else sums[:1])]  # all rows, or one for launches of no rows
-    out_sums = torch.empty(rows, lin.n_out // mod.DOWN_SUMS, device='cuda') if linear == 'gate_up' and mod.DOWN_SUMS else None
+    out_sums = output_sums(mod, lin, rows, 'cuda')
     return [lambda c=c, a=a, v=inputs[0 if n else 1]: launch_linear(mod, lin, v[0], order, c, a, out, extra, sums=v[1],
                                                                     out_sums=out_sums)
             for c, a, n in zip(counts, n_assign, A)]
