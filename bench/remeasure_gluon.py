@@ -2,6 +2,7 @@
 
     python bench/remeasure_gluon.py prepare data/perf OUT/resume        # CPU: the table without the Gluon part
     python bench/remeasure_gluon.py prepare-blocks data/perf OUT/resume # or without the blocks and validation cases
+    python bench/remeasure_gluon.py prepare-routing data/perf OUT/resume # or without the routing launches' points
     PYTHONPATH=. python bench/profile_perf.py --out OUT/runN --resume OUT/resume   # on the GPU, three times
     python bench/remeasure_gluon.py merge OUT/run1 OUT/run2 OUT/run3 data/perf      # CPU: median of the runs
 
@@ -9,7 +10,9 @@
 it (`kernel == 'gluon'`), calibration blocks whose config and tile it runs, and validation cases with a Gluon launch,
 so `profile_perf.py --resume` measures exactly those again. `prepare-blocks` leaves out the calibration blocks and
 every validation case instead, for a change outside the GEMM loops that only whole forwards see (the fused top-k
-sum, priced by the glue that the blocks calibrate). `merge` writes, for every entry and case whose time
+sum, priced by the glue that the blocks calibrate). `prepare-routing` leaves out the routing launches' points (`route`,
+`route_sums`: one-program launches of 2-3 µs that a single run times with outliers of ~1 µs, a tenth of a small
+block). `merge` writes, for every entry and case whose time
 differs between the runs (the re-measured ones), the median of the runs. One run alone had outliers of up to 4x on
 the embedded shape's 5 µs launches (2026-11-26, H100); the median of three had none.
 """
@@ -41,15 +44,17 @@ def gluon_case(c: dict) -> bool:
                for l in LINEARS)
 
 
-def prepare(src: Path, out: Path, blocks: bool = False):
-    "Copy the table and validation file of `src` to `out` without the Gluon part (or, if `blocks`, without the blocks and cases)."
+DROP = {'prepare': gluon_entry, 'prepare-blocks': lambda e: e['kind'] == 'block', 'prepare-routing': lambda e: e['kind'] in ('route', 'route_sums')}
+
+
+def prepare(src: Path, out: Path, cmd: str = 'prepare'):
+    "Copy the table and validation file of `src` to `out` without the entries (and validation cases) that `cmd` re-measures."
     out.mkdir(parents=True, exist_ok=True)
     table_p, val_p = _files(src)
     table, val = json.loads(table_p.read_text()), json.loads(val_p.read_text())
     n_entries, n_cases = len(table['entries']), len(val['cases'])
-    drop_entry = (lambda e: e['kind'] == 'block') if blocks else gluon_entry
-    table['entries'] = [e for e in table['entries'] if not drop_entry(e)]
-    val['cases'] = [] if blocks else [c for c in val['cases'] if not gluon_case(c)]
+    table['entries'] = [e for e in table['entries'] if not DROP[cmd](e)]
+    if cmd != 'prepare-routing': val['cases'] = [] if cmd == 'prepare-blocks' else [c for c in val['cases'] if not gluon_case(c)]
     save_json(table, out / table_p.name, compact=True)
     save_json(val, out / val_p.name, compact=True)
     print(f"left out {n_entries - len(table['entries'])} entries and {n_cases - len(val['cases'])} validation cases")
@@ -79,12 +84,13 @@ def merge(runs: list[Path], out: Path):
         runs_of = [d[c['case']] for d in by_case]
         if len({x['us'] for x in runs_of}) > 1: c.update(_median_of(runs_of, ('us', 'gate_up_us', 'down_us'))); m += 1
     save_json(merged, out / files[0][0].name, compact=True)
+    vals[0]['cases'].sort(key=lambda c: c['case'])  # a resumed run appends the cases it measured
     save_json(vals[0], out / files[0][1].name, compact=True)
     print(f"median of {len(runs)} runs: {n} entries, {m} validation cases")
 
 
 if __name__ == '__main__':
     cmd, *paths = sys.argv[1:]
-    if cmd in ('prepare', 'prepare-blocks'): prepare(Path(paths[0]), Path(paths[1]), cmd == 'prepare-blocks')
+    if cmd in DROP: prepare(Path(paths[0]), Path(paths[1]), cmd)
     elif cmd == 'merge': merge([Path(p) for p in paths[:-1]], Path(paths[-1]))
-    else: sys.exit(f"unknown command {cmd!r}: use 'prepare SRC OUT', 'prepare-blocks SRC OUT' or 'merge RUN... OUT'")
+    else: sys.exit(f"unknown command {cmd!r}: use 'prepare SRC OUT', 'prepare-blocks SRC OUT', 'prepare-routing SRC OUT' or 'merge RUN... OUT'")

@@ -23,7 +23,7 @@ from .gluon import gluon_kernel, gluon_launch, gluon_linear
 __all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'CODEGEN_VERSION', 'FUSED_SUM_MAX', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225',
            'normalize_allocation', 'allocation_hash', 'default_tile', 'uniform_allocation', 'ExpertLinear',
            'MoELayerWeights', 'pack_layer', 'quantize_expert', 'quantize_layer', 'moe_experts_reference', 'kernel_hash',
-           'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'input_sums', 'output_sums',
+           'reads_sums', 'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'input_sums', 'output_sums',
            'launch_linear', 'fused_sum', 'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error',
            'make_case', 'random_case', 'cycle_allocation', 'example_allocations', 'write_example_kernels']
 
@@ -299,10 +299,15 @@ def _branch_call(linear:str, b:int, cfg:str, tile:tuple, gluon:str) -> list[str]
     return [f"            {call}{_TILE_ARGS[linear]}", f"                {ptrs},",
             f"                {consts}, BM={tile[0]}, BN={tile[1]}, BK={tile[2]}{', SUM=SUM' if linear == 'down' else ''})"]
 
+def reads_sums(branches:list, gluon:bool # one launch's (config, tile) branches and whether it is a Gluon kernel
+              ) -> bool:
+    "Whether a launch reads its tokens' sums over each group instead of taking them with a wgmma on ones: a Gluon launch without a rotated twin (whose branches read different activations)."
+    return gluon and ACT_ROT not in _modes(branches)
+
 def _sum_widths(a:dict, flags:tuple) -> dict:
-    "Columns a token sum covers in the input of each linear's launch, 0 where it computes none: a Gluon gate_up reads its from `route_and_sum`, a Gluon down after a Gluon gate_up reads that launch's sums of each row's 64-column tiles; none in a launch with a rotated twin (its branches read different activations)."
-    plain = [ACT_ROT not in _modes(_branches(a, l)) for l in LINEARS]
-    return {'gate_up': 128 if flags[0] and plain[0] else 0, 'down': FRAGMENT_ROWS if all(flags) and plain[1] else 0}
+    "Columns a token sum covers in the input of each linear's launch, 0 where it computes none: a Gluon gate_up reads its from `route_and_sum`, a Gluon down after a Gluon gate_up reads that launch's sums of each row's 64-column tiles (`reads_sums`)."
+    reads = [reads_sums(_branches(a, l), f) for l, f in zip(LINEARS, flags)]
+    return {'gate_up': 128 if reads[0] else 0, 'down': FRAGMENT_ROWS if flags[0] and reads[1] else 0}
 
 def _gluon_constants(linear:str, widths:dict) -> str:
     "The token-sum constants of a Gluon tile call: sums read (XSW blocks a group) or taken by a wgmma with ones (XSW = 0); gate_up also writes the down launch's (HS)."

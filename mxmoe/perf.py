@@ -14,10 +14,10 @@ import mxmoe
 from .core import MxMoEError
 from .quant import CONFIGS, get_config, plain_config
 from .kernels import (ACT_BF16, ACT_MODES, TILES, TileError, check_tile, grid_bound, kernel_constants, launch_params,
-                           quantize_activations, route)
+                           quantize_activations, route, route_and_sum)
 from .codegen import (CODEGEN_VERSION, LINEARS, fused_sum, moe_experts_forward, normalize_allocation,
                            quantize_layer, launch_linear, input_sums, output_sums,
-                           _branches, _modes)
+                           _branches, _modes, reads_sums)
 from .gluon import gluon_kernel
 
 # %% auto #0
@@ -27,11 +27,11 @@ __all__ = ['QWEN15', 'DSV2LITE', 'EMPTY_PROGRAMS', 'TABLE_FORMAT', 'MIN_LOAD', '
            'CALIBRATION', 'CALIBRATION_TOKENS', 'PerfTableError', 'LayerShape', 'embedded_shape', 'linear_dims',
            'expert_tiles', 'linear_points', 'empty_assignments', 'entry_key', 'device_slug', 'perf_dir', 'new_table',
            'add_entries', 'read_table', 'occupancy', 'TileCost', 'fit_tile_cost', 'kernel_slots', 'expert_sums',
-           'launch_us', 'synthetic_table', 'kernel_kind', 'PerfModel', 'table_path', 'load_perf_model', 'graph_us',
-           'n_copies', 'measure_us', 'rotated_counts', 'linear_rig', 'kernel_meta', 'profile_linear', 'profile_mixed',
-           'profile_fixed', 'block_rig', 'warm_kernels', 'warm_route', 'validation_cases', 'case_allocation',
-           'synthetic_routing', 'case_routings', 'random_groups', 'heldout_cases', 'real_routing', 'validation_frame',
-           'mape', 'measure_case', 'measure_block_entry']
+           'launch_us', 'synthetic_table', 'kernel_kind', 'gate_up_sums', 'PerfModel', 'table_path', 'load_perf_model',
+           'graph_us', 'n_copies', 'measure_us', 'rotated_counts', 'linear_rig', 'kernel_meta', 'profile_linear',
+           'profile_mixed', 'profile_fixed', 'block_rig', 'warm_kernels', 'warm_route', 'validation_cases',
+           'case_allocation', 'synthetic_routing', 'case_routings', 'random_groups', 'heldout_cases', 'real_routing',
+           'validation_frame', 'mape', 'measure_case', 'measure_block_entry']
 
 # %% ../nbs/03_perf.ipynb #566bb67b
 class PerfTableError(MxMoEError):
@@ -101,7 +101,8 @@ def empty_assignments(programs:int, # wanted grid size
 # %% ../nbs/03_perf.ipynb #cdfc00c9
 TABLE_FORMAT = 1
 _KEYS = {'linear': ('config', 'tile', 'linear', 'hidden', 'intermediate', 'host', 'kernel', 'point'),
-         'mixed': ('branches', 'linear', 'hidden', 'intermediate', 'point'), 'route': ('n_experts', 'assignments'), 'prologue': ('mode', 'rows', 'K'), 'reduce': ('tokens', 'top_k', 'hidden'),
+         'mixed': ('branches', 'linear', 'hidden', 'intermediate', 'point'), 'route': ('n_experts', 'assignments'),
+         'route_sums': ('n_experts', 'top_k', 'hidden', 'tokens'), 'prologue': ('mode', 'rows', 'K'), 'reduce': ('tokens', 'top_k', 'hidden'),
          'block': ('shape', 'config', 'tile', 'tokens'), 'unsupported': ('config', 'tile')}
 
 def entry_key(e:dict) -> tuple:
@@ -275,6 +276,8 @@ def synthetic_table(shapes=(QWEN15, LayerShape('embedded', 16, 256, 128, 4)), # 
     t = new_table(device, 132)
     pro = lambda mode, rows, K: 2.0 + rows * K / 2e6
     ents = [dict(kind='route', n_experts=s.n_experts, assignments=a, us=3.0 + a / 4096) for s in shapes for a in (1, 4096, 65536)]
+    ents += [dict(kind='route_sums', n_experts=s.n_experts, top_k=s.top_k, hidden=s.hidden, tokens=n, us=3.3 + n * s.hidden / 1e6)
+             for s in shapes for n in (1, 16384)]
     ents += [dict(kind='prologue', mode=m, rows=r, K=K, us=pro(m, r, K)) for s in shapes for K in (s.hidden, s.intermediate)
              for m in ACT_MODES for r in (1, 16, 65536)]
     ents += [dict(kind='reduce', tokens=n, top_k=s.top_k, hidden=s.hidden, us=2.0 + n * s.hidden / 1e6) for s in shapes for n in (1, 16384)]
@@ -318,6 +321,11 @@ def kernel_kind(branches:list, # (config, tile) branches of one launch
     n_out, K = (intermediate, hidden) if linear == 'gate_up' else (hidden, intermediate)
     return 'gluon' if gluon_kernel(branches, n_out, K) else None
 
+def gate_up_sums(branches:list, hidden:int, intermediate:int # a gate_up launch's (config, tile) branches and the layer's H, I
+                ) -> bool:
+    "Whether this gate_up launch reads the tokens' sums over each group (`codegen.reads_sums`), which the routing launch then makes."
+    return reads_sums(branches, kernel_kind(branches, 'gate_up', hidden, intermediate) == 'gluon')
+
 class PerfModel:
     "Predicted time of MoE blocks and of each expert linear's choice, fitted from a measured profile."
     def __init__(self, table:dict, # a profile (`read_table`)
@@ -329,6 +337,7 @@ class PerfModel:
             k = e['kind']
             if k == 'linear': self._points.setdefault(entry_key(e)[1:-1], {})[e['point']] = e
             elif k == 'route': curves.setdefault(('route', e['n_experts']), {})[e['assignments']] = e['us']
+            elif k == 'route_sums': curves.setdefault(('route_sums', e['n_experts'], e['top_k'], e['hidden']), {})[e['tokens']] = e['us']
             elif k == 'prologue': curves.setdefault(('prologue', e['mode'], e['K'], e['rows'] % 16 == 0), {})[e['rows']] = e['us']
             elif k == 'reduce': curves.setdefault(('reduce', e['top_k'], e['hidden']), {})[e['tokens']] = e['us']
         self.unsupported = {(e['config'], tuple(e['tile'])): e['error'] for e in table['entries'] if e['kind'] == 'unsupported'}
@@ -357,6 +366,13 @@ class PerfModel:
     def route_us(self, n_experts:int, assignments:int) -> float:
         "Time of the routing launch(es) for `assignments` token→expert pairs."
         return self._curve(('route', n_experts), assignments, 'routing')
+    def routing_us(self, shape, assignments:int, tokens:int,
+                   sums:bool # whether the routing launch also sums each token's activations over every 128-group (`gate_up_sums`)
+                  ) -> float:
+        "Time of a block's routing: `route_and_sum` where it makes the token sums and the table measured it for this layer shape, else `route` alone (also for a table from before the sums)."
+        key = ('route_sums', shape.n_experts, shape.top_k, shape.hidden)
+        if sums and key in self.curves: return self._curve(key, tokens, 'routing with token sums')
+        return self.route_us(shape.n_experts, assignments)
     def prologue_us(self, mode:int, rows:int, K:int) -> float:
         "Time of quantizing `rows` activations of `K` features for activation mode `mode`."
         aligned = ('prologue', mode, K, True)
@@ -411,7 +427,7 @@ class PerfModel:
         A = int(tokens.sum())
         if A == 0: return dict(total=0.0)  # the forward returns zeros without launching anything
         T = -(-A // shape.top_k) if n_tokens is None else n_tokens
-        parts = dict(route=self.route_us(shape.n_experts, A))
+        parts = dict(route=self.routing_us(shape, A, T, gate_up_sums(_branches(a, 'gate_up'), shape.hidden, shape.intermediate)))
         for lin in LINEARS:
             p = self.linear_parts(shape, lin, tokens, a, T)
             parts[f'{lin}_prologue'], parts[lin] = p['prologue'], p['us']
@@ -500,7 +516,10 @@ class PerfModel:
         elif ref['slots'] >= ref['latency']:
             core = mix * lam / kernel_slots([cost(b, kind) for b in br], [b[1] for b in br], self.sm_count)
         else: core = share * own['latency']
-        pro = sum(self.prologue_us(m, -(-A // shape.top_k) if linear == 'gate_up' else A, K) for m in _modes([branch]))
+        T = -(-A // shape.top_k)
+        pro = sum(self.prologue_us(m, T if linear == 'gate_up' else A, K) for m in _modes([branch]))
+        if linear == 'gate_up' and gate_up_sums(br, shape.hidden, shape.intermediate):  # the routing's token sums, for this launch
+            pro += self.routing_us(shape, A, T, True) - self.route_us(shape.n_experts, A)
         return core + share * (own['c0'] + own['empty'] + pro)
 
     def __call__(self, shape, # layer sizes (`LayerShape` or the allocator's `ModelShape`)
@@ -695,7 +714,7 @@ TOKENS_GRID = (1, 2, 4, 8, 16, 64, 256, 1024, 4096, 8192, 16384)
 
 def profile_fixed(shape, # layer sizes
                   done=frozenset()) -> list[dict]:
-    "Table entries of routing, activation prologues and top-k sum for `shape`, on their grids."
+    "Table entries of routing (alone and with the token sums), activation prologues and top-k sum for `shape`, on their grids."
     E, H, I, k = shape.n_experts, shape.hidden, shape.intermediate, shape.top_k
     g, out = torch.Generator(device='cuda').manual_seed(0), []
     def add(e, fns):
@@ -713,6 +732,10 @@ def profile_fixed(shape, # layer sizes
     for T in TOKENS_GRID:
         y = torch.randn(T * k, H, device='cuda', generator=g).to(torch.bfloat16)
         add(dict(kind='reduce', tokens=T, top_k=k, hidden=H), [lambda: y.view(T, k, H).sum(1)] * 8)
+    for T in TOKENS_GRID:  # the routing of a Gluon gate_up, which also sums each token's activations over every 128-group
+        x = torch.randn(T, H, device='cuda', generator=g).to(torch.bfloat16)
+        ids = [torch.randint(0, E, (T, k), device='cuda', generator=g) for _ in range(8)]
+        add(dict(kind='route_sums', n_experts=E, top_k=k, hidden=H, tokens=T), [lambda i=i: route_and_sum(i, E, x, 128) for i in ids])
     return out
 
 # %% ../nbs/03_perf.ipynb #2bfa06f3
