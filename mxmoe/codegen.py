@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_codegen.ipynb #62d421d8
 from __future__ import annotations
-import functools, hashlib, importlib.util, json, os, warnings
+import functools, hashlib, importlib.util, json, os, re, subprocess, tempfile, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -23,9 +23,10 @@ from .gluon import gluon_kernel, gluon_launch, gluon_linear
 __all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'CODEGEN_VERSION', 'FUSED_SUM_MAX', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225',
            'normalize_allocation', 'allocation_hash', 'default_tile', 'uniform_allocation', 'ExpertLinear',
            'MoELayerWeights', 'pack_layer', 'quantize_expert', 'quantize_layer', 'moe_experts_reference', 'kernel_hash',
-           'reads_sums', 'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'input_sums', 'output_sums',
-           'launch_linear', 'fused_sum', 'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error',
-           'make_case', 'random_case', 'cycle_allocation', 'example_allocations', 'write_example_kernels']
+           'reads_sums', 'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'compile_sm90',
+           'ptxas_usage', 'input_sums', 'output_sums', 'launch_linear', 'fused_sum', 'moe_experts_forward',
+           'time_linear', 'forward_tolerance', 'forward_error', 'make_case', 'random_case', 'cycle_allocation',
+           'example_allocations', 'write_example_kernels']
 
 # %% ../nbs/05_codegen.ipynb #7439db9e
 LINEARS = tuple(PLAN_LINEARS)  # ('gate_up', 'down'): gate and up share one config
@@ -381,6 +382,42 @@ def write_kernels(allocation_json:str|Path) -> Path:
     a = json.loads(Path(allocation_json).read_text())
     load_kernels(a)
     return kernel_dir() / f"moe_{kernel_hash(a)}.py"
+
+# %% ../nbs/05_codegen.ipynb #7d4ec539
+_ARG_TYPES = dict(x_ptr='*bf16', xsum_ptr='*fp32', hsum_ptr='*fp32', sorted_ptr='*i32', out_ptr='*bf16', counts_ptr='*i32',
+                  branch_ptr='*i32', slot_ptr='*i32', bm_ptr='*i32', nt_ptr='*i32', rw_ptr='*fp32', sum_ptr='*bf16',
+                  tickets_ptr='*i32', xq4_ptr='*bf16', xs4_ptr='*fp32', N='i32', K='i32', E='i32', TOPK='i32', A='i32')
+_FIELD_TYPES = dict(q0='*i32', q1='*i32', s='*fp16', z='*fp16')  # b<i>_<field> of a weight-only branch
+
+def compile_sm90(fn, # a generated kernel: `load_kernels(...).gate_up_kernel` or `.down_kernel`
+                 launch:dict|None=None # its launch options (the module's `{LINEAR}_LAUNCH`; default: one warpgroup)
+                ):
+    "Compile a generated kernel of weight-only branches (rotated twins included) for the H100 (sm_90a), without a GPU: pointers 16-byte aligned, N and K multiples of 16, room for 255 experts, down with the fused sum of 4 slots."
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+    from triton.experimental.gluon._runtime import GluonASTSource
+    consts = {a: v for a, v in dict(EP2=256, SUM=4).items() if a in fn.arg_names}
+    def arg_type(a):
+        if a in consts: return 'constexpr'
+        t = _ARG_TYPES.get(a) or _FIELD_TYPES.get(a.split('_', 1)[-1])
+        if t is None: raise ValueError(f"compile_sm90 knows the arguments of weight-only launches; {a!r} is not one of them")
+        return t
+    sig = {a: arg_type(a) for a in fn.arg_names}
+    attrs = {(i,): [['tt.divisibility', 16]] for i, (a, t) in enumerate(sig.items()) if t.startswith('*') or a in ('N', 'K')}
+    src = (GluonASTSource if 'gluon' in type(fn).__module__ else ASTSource)(fn, sig, constexprs=consts, attrs=attrs)
+    return triton.compile(src, target=GPUTarget('cuda', 90, 32), options=dict(launch or dict(num_warps=4)))
+
+def ptxas_usage(kernel) -> dict:
+    "Registers a thread and bytes of spill stores of a kernel from `compile_sm90`, as the ptxas of Triton's wheel reports them."
+    bin_dir = Path(triton.__file__).parent / 'backends' / 'nvidia' / 'bin'
+    ptxas = next(p for p in (bin_dir / 'ptxas-blackwell', bin_dir / 'ptxas') if p.exists())  # the newer reads newer PTX
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / 'k.ptx').write_text(kernel.asm['ptx'])
+        log = subprocess.run([str(ptxas), '-arch=sm_90a', '-v', str(Path(d) / 'k.ptx'), '-o', str(Path(d) / 'k.cubin')],
+                             capture_output=True, text=True).stderr
+    regs, spills = re.search(r'Used (\d+) registers', log), re.search(r'(\d+) bytes spill stores', log)
+    if not (regs and spills): raise RuntimeError(f"ptxas reported no register usage: {log[-500:]}")
+    return dict(regs=int(regs[1]), spills=int(spills[1]))
 
 # %% ../nbs/05_codegen.ipynb #41c80f5d
 def input_sums(mod, # generated kernel module
