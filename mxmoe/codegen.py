@@ -383,7 +383,7 @@ def write_kernels(allocation_json:str|Path) -> Path:
     load_kernels(a)
     return kernel_dir() / f"moe_{kernel_hash(a)}.py"
 
-# %% ../nbs/05_codegen.ipynb #7d4ec539
+# %% ../nbs/05_codegen.ipynb #f587b9a0
 _ARG_TYPES = dict(x_ptr='*bf16', xsum_ptr='*fp32', hsum_ptr='*fp32', sorted_ptr='*i32', out_ptr='*bf16', counts_ptr='*i32',
                   branch_ptr='*i32', slot_ptr='*i32', bm_ptr='*i32', nt_ptr='*i32', rw_ptr='*fp32', sum_ptr='*bf16',
                   tickets_ptr='*i32', xq4_ptr='*bf16', xs4_ptr='*fp32', N='i32', K='i32', E='i32', TOPK='i32', A='i32')
