@@ -708,7 +708,7 @@ def profile_mixed(layer, # packed layer whose expert e runs branches[e % len(bra
     return out
 
 # %% ../nbs/03_perf.ipynb #2815aa6a
-ROUTE_GRID = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 4097, 8192, 16384, 32768, 65536)
+ROUTE_GRID = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 513, 1024, 2048, 4096, 8192, 16384, 16385, 32768, 65536)
 ROWS_GRID = (1, 2, 4, 8, 12, 16, 24, 36, 64, 100, 256, 260, 1024, 4096, 16384, 32768, 65536)  # multiples of 16 and not
 TOKENS_GRID = (1, 2, 4, 8, 16, 64, 256, 1024, 4096, 8192, 16384)
 
