@@ -1,9 +1,9 @@
 """The routing launch's sort of the token->expert assignments (issue #6; GPU; ~30 s).
 
 For four layer shapes (experts, top-k) and 1-16384 tokens, times `mxmoe.kernels.route` (CUDA-graph replays over four
-random routings) and checks its counts and order against torch's `bincount` and stable `sort`; with `--small N`
-the routing kernel takes batches of up to N assignments (`ROUTE_SMALL`), and every size is also timed on torch's
-path (`ROUTE_SMALL` = 0). Run it from two checkouts in one session to compare kernels, e.g. the previous commit's
+random routings) and checks its counts and order against torch's `bincount` and stable `sort`, printing its speed-up
+over torch's path (`ROUTE_SMALL` = 0) measured in the same run; with `--small N`
+the routing kernel takes batches of up to N assignments (`ROUTE_SMALL`). Run it from two checkouts in one session to compare kernels, e.g. the previous commit's
 package first on the path:
 
     PYTHONPATH=.devout/old:. python bench/route_sort.py OUT_old.json --label old
@@ -38,13 +38,16 @@ def main():
     for name, (E, k) in SHAPES.items():
         for T in TOKENS:
             ids = [torch.randint(0, E, (T, k), device='cuda') for _ in range(4)]
-            for path, limit in (('kernel', small), ('torch', 0)):
+            times = {}
+            for path, limit in (('torch', 0), ('kernel', small)):  # torch's path first: the baseline of the ratio
                 if path == 'kernel' and T * k > limit: continue
                 K.ROUTE_SMALL = limit
                 ok = all(check(i, E) for i in ids)
-                us = graph_time([lambda i=i: K.route(i, E) for i in ids]) * 1e3
-                rows.append(dict(model=name, experts=E, top_k=k, tokens=T, assignments=T * k, path=path, us=us, correct=ok))
-                print(f"{name:9s} T={T:6d} A={T * k:7d} {path:6s} {us:8.2f} us {'ok' if ok else 'WRONG'}", flush=True)
+                times[path] = us = graph_time([lambda i=i: K.route(i, E) for i in ids]) * 1e3
+                rows.append(dict(model=name, experts=E, top_k=k, tokens=T, assignments=T * k, path=path, us=us, correct=ok,
+                                 torch_over_this=times['torch'] / us))
+                print(f"{name:9s} T={T:6d} A={T * k:7d} {path:6s} {us:8.2f} us ({times['torch'] / us:5.2f}x torch's) "
+                      f"{'ok' if ok else 'WRONG'}", flush=True)
     json.dump(dict(device=torch.cuda.get_device_name(), torch=torch.__version__, label=args.label, route_small=small,
                    rows=rows), open(args.out, 'w'), indent=1)
 
