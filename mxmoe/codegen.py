@@ -232,7 +232,7 @@ def moe_experts_reference(hidden:torch.Tensor, # [T, H]
     return out.sum(1)
 
 # %% ../nbs/05_codegen.ipynb #4a3ea36b
-CODEGEN_VERSION = 5
+CODEGEN_VERSION = 6
 
 def _fields(cfg:str) -> list[str]:
     "Storage pointers a branch of config `cfg` takes: code planes q0 (q1 for 3-bit), scales s, zeros z."
@@ -320,7 +320,7 @@ def _kernel_source(linear:str, branches:list, gluon:bool, widths:dict) -> list[s
     lang = 'gl' if gluon else 'tl'
     modes = _modes(branches)
     acts = [f"xq{m}_ptr, xs{m}_ptr" for m in modes]
-    launch = gluon_launch(linear) if gluon else launch_params([t for _, t in branches])
+    launch = gluon_launch(linear, [t for _, t in branches]) if gluon else launch_params([t for _, t in branches])
     L = [f"{linear.upper()}_BRANCHES = {branches!r}", f"{linear.upper()}_LAUNCH = {launch!r}",
          f"{linear.upper()}_SUMS = {widths[linear]}  # columns of each token sum the launch reads (0: none)", "", "",
          f"@{'gluon' if gluon else 'triton'}.jit(do_not_specialize={['E', 'TOPK'] if linear == 'gate_up' else ['E', 'A']})",
