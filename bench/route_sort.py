@@ -31,10 +31,8 @@ def main():
     p.add_argument('out')
     p.add_argument('--label', default='')
     p.add_argument('--small', type=int, help='ROUTE_SMALL for this run (default: the package\'s)')
-    p.add_argument('--per-program', type=int, help='ROUTE_PER_PROGRAM for this run, where the package has it')
     args = p.parse_args()
     small = K.ROUTE_SMALL if args.small is None else args.small
-    if args.per_program: K.ROUTE_PER_PROGRAM = args.per_program
     rows = []
     print(torch.cuda.get_device_name(), args.label, 'ROUTE_SMALL', small)
     for name, (E, k) in SHAPES.items():
@@ -51,7 +49,7 @@ def main():
                 print(f"{name:9s} T={T:6d} A={T * k:7d} {path:6s} {us:8.2f} us ({times['torch'] / us:5.2f}x torch's) "
                       f"{'ok' if ok else 'WRONG'}", flush=True)
     json.dump(dict(device=torch.cuda.get_device_name(), torch=torch.__version__, label=args.label, route_small=small,
-                   per_program=getattr(K, 'ROUTE_PER_PROGRAM', None), rows=rows), open(args.out, 'w'), indent=1)
+                   rows=rows), open(args.out, 'w'), indent=1)
 
 
 if __name__ == '__main__':

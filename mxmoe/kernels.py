@@ -15,11 +15,11 @@ from .quant import CONFIGS, QTensor, QuantConfig, get_config, fake_qlinear, hada
 
 # %% auto #0
 __all__ = ['PLANES', 'K_ALIGN', 'FRAGMENT_ROWS', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'ACT_ROT', 'ACT_MODES',
-           'EP2', 'SUM_COLS', 'SUM_ROWS', 'ROUTE_SMALL', 'ROUTE_ONE', 'ROUTE_PER_PROGRAM', 'PackError', 'pack_codes',
-           'unpack_codes', 'PackedWeight', 'fragment_order', 'pack_fragments', 'unpack_fragments', 'fragment_config',
-           'pack_weight', 'unpack_weight', 'TileError', 'check_tile', 'launch_params', 'kernel_constants', 'find_tile',
-           'grid_bound', 'tile_schedule', 'gate_up_tile', 'down_tile', 'sum_topk', 'group_sums', 'route',
-           'route_and_sum', 'quantize_activations', 'linear_reference']
+           'EP2', 'SUM_COLS', 'SUM_ROWS', 'ROUTE_SMALL', 'ROUTE_ONE', 'PackError', 'pack_codes', 'unpack_codes',
+           'PackedWeight', 'fragment_order', 'pack_fragments', 'unpack_fragments', 'fragment_config', 'pack_weight',
+           'unpack_weight', 'TileError', 'check_tile', 'launch_params', 'kernel_constants', 'find_tile', 'grid_bound',
+           'tile_schedule', 'gate_up_tile', 'down_tile', 'sum_topk', 'group_sums', 'route', 'route_and_sum',
+           'quantize_activations', 'linear_reference']
 
 # %% ../nbs/05a_kernels.ipynb #1357d76a
 PLANES: dict[int, tuple[int, ...]] = {1: (1,), 2: (2,), 3: (2, 1), 4: (4,), 8: (8,)}  # plane widths of b-bit codes
@@ -575,7 +575,6 @@ def sum_topk(out_ptr, sum_ptr, tickets_ptr, n0, covered, A, H, TOPK: tl.constexp
 # %% ../nbs/05a_kernels.ipynb #782322b2
 ROUTE_SMALL = 16384  # largest number of assignments the routing kernel sorts (torch's sort beyond)
 ROUTE_ONE = 512  # largest number of assignments one program sorts with `tl.sort` (chunked counting sort beyond)
-ROUTE_PER_PROGRAM = 256  # assignments each program of the chunked sort places (every program counts all of them)
 
 @triton.jit
 def _block_sums(x_ptr, sums_ptr, r0, R, K, SR: tl.constexpr, BKP: tl.constexpr, WIDTH: tl.constexpr):
@@ -604,11 +603,10 @@ def _sort_all(ids_ptr, A, counts_ptr, sorted_ptr, E, BLOCK: tl.constexpr, EP2: t
 
 @triton.jit
 def _sort_chunk(ids_ptr, A, counts_ptr, sorted_ptr, E, start,
-                CHUNK: tl.constexpr, SUB: tl.constexpr, HB: tl.constexpr, EP2: tl.constexpr):
-    """Place assignments start .. start + SUB CHUNK of the A expert ids in the expert-sorted order (stable), CHUNK at a
-    time: an assignment's slot is its expert's first slot plus the assignments to that expert before it. The program
-    counts every id itself (no synchronization between programs), HB at a time; E is a spare bin (EP2 > E) for the ids
-    it leaves out."""
+                CHUNK: tl.constexpr, HB: tl.constexpr, EP2: tl.constexpr):
+    """Place assignments start .. start + CHUNK of the A expert ids in the expert-sorted order (stable): an assignment's
+    slot is its expert's first slot plus the assignments to that expert before it. The program counts every id itself
+    (no synchronization between programs), HB at a time; E is a spare bin (EP2 > E) for the ids it leaves out."""
     ei = tl.arange(0, EP2)
     total = tl.zeros([EP2], tl.int32)
     before = tl.zeros([EP2], tl.int32)  # of the assignments before the chunk
@@ -619,34 +617,31 @@ def _sort_chunk(ids_ptr, A, counts_ptr, sorted_ptr, E, start,
         before += tl.histogram(tl.where(i < start, e, E), EP2)
     if start == 0:
         tl.store(counts_ptr + ei, total, mask=ei < E)
-    first = tl.cumsum(total, 0) - total + before  # the next chunk's first slot for each expert
-    for j in range(SUB):  # a loop, not unrolled: the chunks' loads would all be live at once
-        i = start + j * CHUNK + tl.arange(0, CHUNK)
-        e = tl.load(ids_ptr + i, mask=i < A, other=E).to(tl.int32)
-        hit = (e[:, None] == ei[None, :]).to(tl.int32)  # [CHUNK, EP2]
-        slot = tl.sum(hit * (tl.cumsum(hit, 0) - 1 + first[None, :]), 1)
-        tl.store(sorted_ptr + slot, i, mask=i < A)
-        first += tl.sum(hit, 0)
+    first = tl.cumsum(total, 0) - total + before  # the chunk's first slot for each expert
+    i = start + tl.arange(0, CHUNK)
+    e = tl.load(ids_ptr + i, mask=i < A, other=E).to(tl.int32)
+    hit = (e[:, None] == ei[None, :]).to(tl.int32)  # [CHUNK, EP2]
+    slot = tl.sum(hit * (tl.cumsum(hit, 0) - 1 + first[None, :]), 1)
+    tl.store(sorted_ptr + slot, i, mask=i < A)
 
 @triton.jit
 def _route_kernel(ids_ptr, A, counts_ptr, sorted_ptr, E, NCH, x_ptr, sums_ptr, R, K,
-                  ONE: tl.constexpr, CHUNK: tl.constexpr, SUB: tl.constexpr, HB: tl.constexpr, EP2: tl.constexpr,
-                  SR: tl.constexpr, BKP: tl.constexpr, WIDTH: tl.constexpr):
-    "Counts per expert and the expert-sorted order of A expert ids: by one program if ONE (`_sort_all`, A <= HB), else SUB chunks of CHUNK assignments in each of the first NCH programs (`_sort_chunk`); if WIDTH > 0 the other programs sum SR rows of x each (`_block_sums`)."
+                  ONE: tl.constexpr, CHUNK: tl.constexpr, HB: tl.constexpr, EP2: tl.constexpr, SR: tl.constexpr,
+                  BKP: tl.constexpr, WIDTH: tl.constexpr):
+    "Counts per expert and the expert-sorted order of A expert ids: by one program if ONE (`_sort_all`, A <= HB), else CHUNK assignments in each of the first NCH programs (`_sort_chunk`); if WIDTH > 0 the other programs sum SR rows of x each (`_block_sums`)."
     pid = tl.program_id(0)
     if pid < NCH:
         if ONE:
             _sort_all(ids_ptr, A, counts_ptr, sorted_ptr, E, HB, EP2)
         else:
-            _sort_chunk(ids_ptr, A, counts_ptr, sorted_ptr, E, pid * CHUNK * SUB, CHUNK, SUB, HB, EP2)
+            _sort_chunk(ids_ptr, A, counts_ptr, sorted_ptr, E, pid * CHUNK, CHUNK, HB, EP2)
     elif WIDTH > 0:
         _block_sums(x_ptr, sums_ptr, (pid - NCH) * SR, R, K, SR, BKP, WIDTH)
 
-def _sort_tile(A:int, n_experts:int) -> tuple[int, int, int, int]:
-    "(CHUNK, SUB, HB, EP2) of `_route_kernel`: a chunk's one-hot [CHUNK, EP2] at most 8192 elements, SUB chunks making `ROUTE_PER_PROGRAM` assignments a program, ids counted 4096 at a time."
-    ep2, a2 = triton.next_power_of_2(n_experts + 1), max(16, triton.next_power_of_2(A))
-    chunk = min(max(16, 8192 // ep2), a2)
-    return chunk, max(1, min(ROUTE_PER_PROGRAM, a2) // chunk), min(4096, a2), ep2
+def _sort_tile(A:int, n_experts:int) -> tuple[int, int, int]:
+    "(CHUNK, HB, EP2) of `_route_kernel`: a chunk's one-hot [CHUNK, EP2] at most 8192 elements, ids counted 4096 at a time."
+    ep2 = triton.next_power_of_2(n_experts + 1)
+    return min(max(16, 8192 // ep2), max(16, triton.next_power_of_2(A))), min(4096, max(16, triton.next_power_of_2(A))), ep2
 
 def _sums_tile(K:int, width:int) -> tuple[int, int]:
     "Rows a program sums and the power of two >= K its one load spans (at most 8192 elements, or one row)."
@@ -676,12 +671,11 @@ def _route(top_k_index, n_experts, x=None, width=0):
     R, K = (0, 0) if x is None else x.shape
     sums = None if x is None else torch.empty(R, triton.cdiv(K, width), dtype=torch.float32, device=dev)
     SR, BKP = (1, 1) if x is None else _sums_tile(K, width)
-    CHUNK, SUB, HB, EP2 = _sort_tile(A, n_experts)
+    CHUNK, HB, EP2 = _sort_tile(A, n_experts)
     one = A <= ROUTE_ONE
-    NCH = 1 if one else triton.cdiv(A, CHUNK * SUB)  # program 0 also writes the (zero) counts of an empty batch
+    NCH = 1 if one else triton.cdiv(A, CHUNK)  # program 0 also writes the (zero) counts of an empty batch
     _route_kernel[(NCH + triton.cdiv(R, SR),)](flat, A, counts, order, n_experts, NCH, x, sums, R, K, ONE=one, CHUNK=CHUNK,
-                                               SUB=SUB, HB=HB, EP2=EP2, SR=SR, BKP=BKP, WIDTH=0 if x is None else width,
-                                               num_warps=8)
+                                               HB=HB, EP2=EP2, SR=SR, BKP=BKP, WIDTH=0 if x is None else width, num_warps=8)
     return counts, order, sums
 
 def route(top_k_index:torch.Tensor, # experts chosen per token [T, k]
