@@ -15,7 +15,7 @@ import mxmoe.kernels as K
 from bench.bench_grouped import graph_time
 
 SHAPES = {'qwen15': (60, 4), 'dsv2lite': (64, 6), 'mixtral': (8, 2), 'qwen3': (128, 8)}
-TOKENS = (1, 16, 64, 256, 1024, 4096, 16384)
+TOKENS = (1, 16, 64, 256, 1024, 2048, 4096, 16384)
 
 
 def check(ids: torch.Tensor, E: int) -> bool:
