@@ -11,6 +11,9 @@ This probe streams exactly those bytes with nothing but a cheap read of each slo
            (gathered rows in the real kernel, which Hopper's TMA cannot gather) still by cp.async
   tma2     as tma, with a group's gate and up pieces adjacent in memory (a layout the packing could adopt), one bulk
            copy for both: Triton puts a CTA barrier before every TMA copy that signals the stage's mbarrier
+  ws       warp-specialized: one producer warp issues every copy by TMA (the activations too, R rows a box, as from a
+           gathered copy of the hidden states) into slots it takes back through an `empty` mbarrier each; the four
+           consumer warps wait on `ready`, read, synchronize among themselves and release the slot
 for P programs (88: Qwen1.5-MoE's gate_up at 1 token, 4 experts x 22 row blocks; 176, 264: two, three a
 multiprocessor), G = 16 groups, 2- and 4-bit pieces and several ring depths. Each variant is checked first (the
 per-program sums of what it read against torch's); then timed by CUDA-graph replays. Prints µs and GB/s per launch.
@@ -192,6 +195,69 @@ def stream_tma(qa_desc, qb_desc, s_desc, x_ptr, out_w, out_s, out_x, G, R, WPG: 
     _store(out_w, out_s, out_x, acc_w, acc_s, acc_x, pid, WPG)
 
 
+XR_LAYOUT = gl.constexpr(gl.BlockedLayout([1, 1], [1, 32], [1, 4], [1, 0]))  # [XR, 128] activations (any XR rows)
+
+
+@gluon.jit
+def _ws_producer(qab_desc, s_desc, x_desc, wab, ss, xs, ready, empty, G, STAGES: gl.constexpr, XR: gl.constexpr,
+                 BYTES: gl.constexpr):
+    "The producer warp: each group's adjacent gate / up piece, scale piece and activations by TMA into a free slot."
+    pid = gl.program_id(0)
+    for n in range(G):
+        slot = n % STAGES
+        mbarrier.wait(empty.index(slot), ((n // STAGES) & 1) ^ 1, pred=n >= STAGES)  # the consumers released it
+        bar = ready.index(slot)
+        mbarrier.expect(bar, BYTES)
+        _tma_load(qab_desc, [(pid * G + n) * 128, 0], bar, wab.index(slot))
+        _tma_load(s_desc, [(pid * G + n) * 4, 0], bar, ss.index(slot))
+        _tma_load(x_desc, [pid * 16, n * 128], bar, xs.index(slot))
+
+
+@gluon.jit
+def _ws_consumer(wab, ss, xs, ready, empty, G, WPG: gl.constexpr, STAGES: gl.constexpr, XR: gl.constexpr):
+    "The four consumer warps: wait for a slot, read it, release it; returns the sums."
+    acc_w = gl.zeros([64, WPG], gl.int32, layout=words_layout(WPG))
+    acc_s = gl.zeros([4, 64], gl.float32, layout=S_LAYOUT)
+    acc_x = gl.zeros([XR, 128], gl.float32, layout=XR_LAYOUT)
+    for g in range(G):
+        slot = g % STAGES
+        mbarrier.wait(ready.index(slot), (g // STAGES) & 1)
+        w = wab.index(slot)
+        acc_w += w.slice(0, 64).load(words_layout(WPG)) + w.slice(64, 64).load(words_layout(WPG))
+        acc_s += ss.index(slot).load(S_LAYOUT).to(gl.float32)
+        acc_x += xs.index(slot).load(XR_LAYOUT).to(gl.float32)
+        _barrier()  # every consumer warp has read the slot
+        mbarrier.arrive(empty.index(slot), count=1)
+    return acc_w, acc_s, acc_x
+
+
+@gluon.jit
+def stream_ws(qab_desc, s_desc, x_desc, out_w, out_s, out_x, G, WPG: gl.constexpr, STAGES: gl.constexpr,
+              XR: gl.constexpr):
+    "Warp-specialized: a one-warp TMA producer and four consumer warps, `ready` and `empty` mbarriers per slot."
+    pid = gl.program_id(0)
+    BYTES: gl.constexpr = 2 * 64 * WPG * 4 + 4 * 64 * 2 + XR * 128 * 2
+    wab = gl.allocate_shared_memory(gl.int32, [STAGES, 128, WPG], TMA_I32)
+    ss = gl.allocate_shared_memory(gl.float16, [STAGES, 4, 64], TMA_F16)
+    xs = gl.allocate_shared_memory(gl.bfloat16, [STAGES, XR, 128], TMA_F16)
+    ready = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+    empty = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+    for s in gl.static_range(STAGES):
+        mbarrier.init(ready.index(s), count=1)
+        mbarrier.init(empty.index(s), count=1)
+    fence_async_shared()
+    acc_w, acc_s, acc_x = gl.warp_specialize([(_ws_consumer, (wab, ss, xs, ready, empty, G, WPG, STAGES, XR)),
+                                              (_ws_producer, (qab_desc, s_desc, x_desc, wab, ss, xs, ready, empty, G,
+                                                              STAGES, XR, BYTES))], [1], [40])
+    w_l: gl.constexpr = words_layout(WPG)
+    i, w = gl.arange(0, 64, layout=gl.SliceLayout(1, w_l)), gl.arange(0, WPG, layout=gl.SliceLayout(0, w_l))
+    gl.store(out_w + pid * 64 * WPG + i[:, None] * WPG + w[None, :], acc_w)
+    r, c = gl.arange(0, 4, layout=gl.SliceLayout(1, S_LAYOUT)), gl.arange(0, 64, layout=gl.SliceLayout(0, S_LAYOUT))
+    gl.store(out_s + pid * 256 + r[:, None] * 64 + c[None, :], acc_s)
+    r, c = gl.arange(0, XR, layout=gl.SliceLayout(1, XR_LAYOUT)), gl.arange(0, 128, layout=gl.SliceLayout(0, XR_LAYOUT))
+    gl.store(out_x + pid * 2048 + r[:, None] * 128 + c[None, :], acc_x)
+
+
 def buffers(P: int, G: int, WPG: int, R: int, seed: int = 0) -> dict:
     "Random pieces for P programs of G groups, and the sums each program must read."
     g = torch.Generator(device='cuda').manual_seed(seed)
@@ -212,6 +278,13 @@ def launcher(mode: str, b: dict, P: int, G: int, WPG: int, R: int, stages: int):
     tail = (b['x'], out['w'], out['s'], out['x'], G, R)
     if mode == 'cpasync':
         return (lambda: stream_cpasync[(P,)](b['qa'], b['qb'], b['s'], *tail, WPG=WPG, STAGES=stages, num_warps=4)), out
+    if mode == 'ws':  # out['x'] rows past R stay zero, as the other variants' masked copies leave them
+        out['x'].zero_()
+        dab = TensorDescriptor.from_tensor(b['qab'], [2 * BN, WPG], TMA_I32.value)
+        ds = TensorDescriptor.from_tensor(b['s'], [SROWS, 64], TMA_F16.value)
+        dx = TensorDescriptor.from_tensor(b['x'], [R, 128], TMA_F16.value)
+        return (lambda: stream_ws[(P,)](dab, ds, dx, out['w'], out['s'], out['x'], G, WPG=WPG, STAGES=stages, XR=R,
+                                        num_warps=4, maxnreg=128)), out  # 128: three programs a multiprocessor
     adjacent = mode == 'tma2'
     da = TensorDescriptor.from_tensor(b['qab'], [2 * BN, WPG], TMA_I32.value) if adjacent else TensorDescriptor.from_tensor(b['qa'], [BN, WPG], TMA_I32.value)
     db = TensorDescriptor.from_tensor(b['qb'], [BN, WPG], TMA_I32.value)
@@ -229,8 +302,9 @@ def main():
     print(torch.cuda.get_device_name(), f'G={G} R={R}')
     for P, WPG in itertools.product((88, 176, 264), (16, 8)):
         b = buffers(P, G, WPG, R)
-        nbytes = P * G * (2 * BN * WPG * 4 + SROWS * 64 * 2 + R * 256)
-        for mode, stages in [('cpasync', 3), ('cpasync', 4), ('tma', 3), ('tma', 6), ('tma2', 3), ('tma2', 4), ('tma2', 6), ('tma2', 8)]:
+        nbytes = P * G * (2 * BN * WPG * 4 + SROWS * 64 * 2 + R * 256)  # what the kernel needs (masked rows not read)
+        for mode, stages in [('cpasync', 3), ('cpasync', 4), ('tma', 3), ('tma', 6), ('tma2', 3), ('tma2', 6),
+                             ('ws', 3), ('ws', 4), ('ws', 6), ('ws', 8)]:
             fn, out = launcher(mode, b, P, G, WPG, R, stages)
             fn(); torch.cuda.synchronize()
             ok = (torch.equal(out['w'], b['want_w']) and torch.allclose(out['s'], b['want_s'], atol=1e-2)
