@@ -19,8 +19,10 @@ multiprocessor), G = 16 groups, 2- and 4-bit pieces and several ring depths. Eac
 per-program sums of what it read against torch's); then timed by CUDA-graph replays. Prints µs and GB/s per launch.
 
     PYTHONPATH=. python bench/tma_probe.py OUT.json
+    PYTHONPATH=. python bench/tma_probe.py --compile-only   # no GPU: compile every variant for sm_90a, print registers
+                                                           # and CTA barriers (ptxas from Triton's wheel)
 """
-import argparse, itertools, json
+import argparse, itertools, json, os, re, subprocess, tempfile
 import torch
 import triton
 from triton.experimental import gluon
@@ -59,14 +61,14 @@ def _consume(wa, wb, ss, xs, acc_w, acc_s, acc_x, WPG: gl.constexpr):
 
 
 @gluon.jit
-def _store(out_w, out_s, out_x, acc_w, acc_s, acc_x, pid, WPG: gl.constexpr):
-    "Program `pid`'s sums into out_w [P, BN, WPG], out_s [P, 4, 64], out_x [P, BM, 128]."
+def _store(out_w, out_s, out_x, acc_w, acc_s, acc_x, pid, WPG: gl.constexpr, XR: gl.constexpr, X_L: gl.constexpr):
+    "Program `pid`'s sums into out_w [P, BN, WPG], out_s [P, 4, 64] and the first XR rows of out_x [P, BM, 128] (`acc_x` in X_L)."
     w_l: gl.constexpr = words_layout(WPG)
     i, w = gl.arange(0, 64, layout=gl.SliceLayout(1, w_l)), gl.arange(0, WPG, layout=gl.SliceLayout(0, w_l))
     gl.store(out_w + pid * 64 * WPG + i[:, None] * WPG + w[None, :], acc_w)
     r, c = gl.arange(0, 4, layout=gl.SliceLayout(1, S_LAYOUT)), gl.arange(0, 64, layout=gl.SliceLayout(0, S_LAYOUT))
     gl.store(out_s + pid * 256 + r[:, None] * 64 + c[None, :], acc_s)
-    r, c = gl.arange(0, 16, layout=gl.SliceLayout(1, X_LAYOUT)), gl.arange(0, 128, layout=gl.SliceLayout(0, X_LAYOUT))
+    r, c = gl.arange(0, XR, layout=gl.SliceLayout(1, X_L)), gl.arange(0, 128, layout=gl.SliceLayout(0, X_L))
     gl.store(out_x + pid * 2048 + r[:, None] * 128 + c[None, :], acc_x)
 
 
@@ -116,7 +118,7 @@ def stream_cpasync(qa_ptr, qb_ptr, s_ptr, x_ptr, out_w, out_s, out_x, G, R, WPG:
         async_copy.commit_group()
         acc_w, acc_s, acc_x = _consume(wa.index(slot), wb.index(slot), ss.index(slot), xs.index(slot), acc_w, acc_s, acc_x, WPG)
     async_copy.wait_group(0)
-    _store(out_w, out_s, out_x, acc_w, acc_s, acc_x, pid, WPG)
+    _store(out_w, out_s, out_x, acc_w, acc_s, acc_x, pid, WPG, 16, X_LAYOUT)
 
 
 @gluon.jit
@@ -192,7 +194,7 @@ def stream_tma(qa_desc, qb_desc, s_desc, x_ptr, out_w, out_s, out_x, G, R, WPG: 
     async_copy.wait_group(0)
     for s in gl.static_range(STAGES):
         mbarrier.invalidate(bars.index(s))
-    _store(out_w, out_s, out_x, acc_w, acc_s, acc_x, pid, WPG)
+    _store(out_w, out_s, out_x, acc_w, acc_s, acc_x, pid, WPG, 16, X_LAYOUT)
 
 
 XR_LAYOUT = gl.constexpr(gl.BlockedLayout([1, 1], [1, 32], [1, 4], [1, 0]))  # [XR, 128] activations (any XR rows)
@@ -249,13 +251,7 @@ def stream_ws(qab_desc, s_desc, x_desc, out_w, out_s, out_x, G, WPG: gl.constexp
     acc_w, acc_s, acc_x = gl.warp_specialize([(_ws_consumer, (wab, ss, xs, ready, empty, G, WPG, STAGES, XR)),
                                               (_ws_producer, (qab_desc, s_desc, x_desc, wab, ss, xs, ready, empty, G,
                                                               STAGES, XR, BYTES))], [1], [40])
-    w_l: gl.constexpr = words_layout(WPG)
-    i, w = gl.arange(0, 64, layout=gl.SliceLayout(1, w_l)), gl.arange(0, WPG, layout=gl.SliceLayout(0, w_l))
-    gl.store(out_w + pid * 64 * WPG + i[:, None] * WPG + w[None, :], acc_w)
-    r, c = gl.arange(0, 4, layout=gl.SliceLayout(1, S_LAYOUT)), gl.arange(0, 64, layout=gl.SliceLayout(0, S_LAYOUT))
-    gl.store(out_s + pid * 256 + r[:, None] * 64 + c[None, :], acc_s)
-    r, c = gl.arange(0, XR, layout=gl.SliceLayout(1, XR_LAYOUT)), gl.arange(0, 128, layout=gl.SliceLayout(0, XR_LAYOUT))
-    gl.store(out_x + pid * 2048 + r[:, None] * 128 + c[None, :], acc_x)
+    _store(out_w, out_s, out_x, acc_w, acc_s, acc_x, pid, WPG, XR, XR_LAYOUT)
 
 
 def buffers(P: int, G: int, WPG: int, R: int, seed: int = 0) -> dict:
@@ -292,12 +288,46 @@ def launcher(mode: str, b: dict, P: int, G: int, WPG: int, R: int, stages: int):
     return (lambda: stream_tma[(P,)](da, db, ds, *tail, WPG=WPG, STAGES=stages, ADJACENT=adjacent, num_warps=4)), out
 
 
+def compile_only():
+    "Compile every variant for sm_90a on this machine (no GPU): ptxas's register count and the PTX's CTA barriers."
+    from triton.backends.compiler import GPUTarget
+    from triton.experimental.gluon._runtime import GluonASTSource
+    from triton.runtime.jit import mangle_type
+    ptxas = os.path.join(os.path.dirname(triton.__file__), 'backends', 'nvidia', 'bin', 'ptxas')
+    desc = lambda rows, cols, dtype, lay: mangle_type(TensorDescriptor.from_tensor(torch.zeros(256, 256, dtype=dtype)[:, :cols], [rows, cols], lay.value))
+    out = dict(out_w='*i32', out_s='*fp32', out_x='*fp32', G='i32')
+    for WPG, stages in itertools.product((16, 8), (3, 6)):
+        words = lambda rows: desc(rows, WPG, torch.int32, TMA_I32)
+        cases = {'cpasync': (stream_cpasync, dict(qa_ptr='*i32', qb_ptr='*i32', s_ptr='*fp16', x_ptr='*bf16', **out, R='i32'), {}),
+                 'tma': (stream_tma, dict(qa_desc=words(64), qb_desc=words(64), s_desc=desc(4, 64, torch.float16, TMA_F16), x_ptr='*bf16',
+                                          **out, R='i32'), dict(ADJACENT=False)),
+                 'tma2': (stream_tma, dict(qa_desc=words(128), qb_desc=words(64), s_desc=desc(4, 64, torch.float16, TMA_F16), x_ptr='*bf16',
+                                           **out, R='i32'), dict(ADJACENT=True)),
+                 'ws': (stream_ws, dict(qab_desc=words(128), s_desc=desc(4, 64, torch.float16, TMA_F16),
+                                        x_desc=desc(1, 128, torch.bfloat16, TMA_F16), **out), dict(XR=1))}
+        for mode, (fn, sig, extra) in cases.items():
+            consts = dict(WPG=WPG, STAGES=stages, **extra)
+            sig = {**sig, **{k: 'constexpr' for k in consts}}
+            attrs = {(i,): [['tt.divisibility', 16]] for i, v in enumerate(sig.values()) if v.startswith('*')}
+            ck = triton.compile(GluonASTSource(fn=fn, signature=sig, constexprs=consts, attrs=attrs), target=GPUTarget('cuda', 90, 32),
+                                options=dict(num_warps=4, **(dict(maxnreg=128) if mode == 'ws' else {})))
+            with tempfile.NamedTemporaryFile('w', suffix='.ptx', delete=False) as f: f.write(ck.asm['ptx'])
+            log = subprocess.run([ptxas, '-arch=sm_90a', '-v', f.name, '-o', os.devnull], capture_output=True, text=True).stderr
+            regs = re.search(r'Used (\d+) registers', log)
+            barriers = len(re.findall(r'bar\.sync|barrier\.sync', ck.asm['ptx']))
+            print(f"WPG={WPG:2d} stages={stages} {mode:8s} registers {regs.group(1) if regs else log[-300:]}, "
+                  f"CTA barriers in the PTX {barriers}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('out')
+    ap.add_argument('out', nargs='?')
+    ap.add_argument('--compile-only', action='store_true')
     ap.add_argument('--groups', type=int, default=16)
     ap.add_argument('--rows', type=int, default=1, help='real activation rows a group (1: one token)')
     args = ap.parse_args()
+    if args.compile_only: return compile_only()
+    if not args.out: ap.error('OUT.json is required (or --compile-only)')
     G, R, rows = args.groups, args.rows, []
     print(torch.cuda.get_device_name(), f'G={G} R={R}')
     for P, WPG in itertools.product((88, 176, 264), (16, 8)):
