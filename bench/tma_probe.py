@@ -293,7 +293,8 @@ def compile_only():
     from triton.backends.compiler import GPUTarget
     from triton.experimental.gluon._runtime import GluonASTSource
     from triton.runtime.jit import mangle_type
-    ptxas = os.path.join(os.path.dirname(triton.__file__), 'backends', 'nvidia', 'bin', 'ptxas')
+    bin_dir = os.path.join(os.path.dirname(triton.__file__), 'backends', 'nvidia', 'bin')
+    ptxas = next(p for p in (os.path.join(bin_dir, n) for n in ('ptxas-blackwell', 'ptxas')) if os.path.exists(p))  # the newer reads newer PTX
     desc = lambda rows, cols, dtype, lay: mangle_type(TensorDescriptor.from_tensor(torch.zeros(256, 256, dtype=dtype)[:, :cols], [rows, cols], lay.value))
     out = dict(out_w='*i32', out_s='*fp32', out_x='*fp32', G='i32')
     for WPG, stages in itertools.product((16, 8), (3, 6)):
