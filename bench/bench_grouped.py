@@ -28,6 +28,7 @@ ROT = 4  # routings rotated inside one timed graph
 
 DECODE_TILE = None  # --decode-tile: overrides default_tile for weight-only configs at <= 16 tokens per expert
 GATE_UP_MAXNREG = None  # --gate-up-maxnreg: register cap added to the generated gate_up launches
+STAGES = None  # --stages: num_stages of the generated Triton launches (a probe)
 
 
 def allocation(config, E, tokens_per_expert, H=None, I=None):
@@ -141,6 +142,8 @@ def kernel_times(layer, sets):
     T, k = sets[0][1].shape
     A, H, I, dev = T * k, layer.hidden_size, layer.intermediate_size, sets[0][0].device
     if GATE_UP_MAXNREG: layer.kernels.GATE_UP_LAUNCH = dict(layer.kernels.GATE_UP_LAUNCH, maxnreg=GATE_UP_MAXNREG)
+    for name in ('GATE_UP_LAUNCH', 'DOWN_LAUNCH'):  # Triton launches only: a Gluon launch has no num_stages
+        if STAGES and 'num_stages' in getattr(layer.kernels, name): setattr(layer.kernels, name, dict(getattr(layer.kernels, name), num_stages=STAGES))
     t_block = graph_time([lambda s=s: moe_experts_forward(s[0], s[1], s[2], layer) for s in sets])
     mod = layer.kernels
     routed = [route(s[1], layer.n_experts) + (s, input_sums(mod, layer.gate_up, s[0])) for s in sets]
@@ -202,13 +205,14 @@ def main():
     p.add_argument('--workers', type=int, default=8)
     p.add_argument('--decode-tile', nargs=3, type=int)
     p.add_argument('--gate-up-maxnreg', type=int, help='register cap of the gate_up launches (a probe: 168 allows 3 Gluon programs per SM)')
+    p.add_argument('--stages', type=int, help='num_stages of the generated Triton launches for this run (a probe; shipped: 3)')
     p.add_argument('--fused-sum-max', type=int, help='mxmoe.codegen.FUSED_SUM_MAX for this run (0: every top-k sum by torch)')
     a = p.parse_args()
     import mxmoe.codegen
     if a.fused_sum_max is not None: mxmoe.codegen.FUSED_SUM_MAX = a.fused_sum_max
-    global DECODE_TILE, GATE_UP_MAXNREG
+    global DECODE_TILE, GATE_UP_MAXNREG, STAGES
     DECODE_TILE = tuple(a.decode_tile) if a.decode_tile else None
-    GATE_UP_MAXNREG = a.gate_up_maxnreg
+    GATE_UP_MAXNREG, STAGES = a.gate_up_maxnreg, a.stages
     from mxmoe.codegen import default_tile
     t0 = time.time()
     regimes = sorted({(c, default_tile(c if c != 'mixed225' else 'w2g128', T * MODELS[m][3] / MODELS[m][0]))
@@ -221,7 +225,7 @@ def main():
     rows = []
     for m in a.models: bench_model(m, a.tokens, a.configs, bw, tc, rows)
     res = {'device': torch.cuda.get_device_name(), 'torch': torch.__version__, 'triton': triton.__version__,
-           'cuda': torch.version.cuda, 'gate_up_maxnreg': GATE_UP_MAXNREG, 'fused_sum_max': mxmoe.codegen.FUSED_SUM_MAX, 'hbm_bytes_per_s': bw, 'bf16_flops': tc, 'rotations': ROT,
+           'cuda': torch.version.cuda, 'gate_up_maxnreg': GATE_UP_MAXNREG, 'stages': STAGES, 'fused_sum_max': mxmoe.codegen.FUSED_SUM_MAX, 'hbm_bytes_per_s': bw, 'bf16_flops': tc, 'rotations': ROT,
            'seconds': time.time() - t0, 'rows': rows}
     json.dump(res, open(a.out, 'w'), indent=1)
     print(f"\n{'model':8s} {'T':>5s} " + ' '.join(f"{c:>17s}" for c in a.configs) + "   (block / gemm speedup vs bf16)")
