@@ -14,7 +14,7 @@ import argparse, json
 import torch
 import triton
 import triton.language as tl
-from mxmoe.kernels import ACT_FP8, ACT_INT8, _quant_rows_kernel, _rint, quantize_activations
+from mxmoe.kernels import ACT_FP8, ACT_INT8, _quant_rows_kernel, _row_codes, _row_scale, quantize_activations
 from bench.bench_grouped import graph_time
 
 
@@ -30,17 +30,12 @@ def _quant_rows_chunked(x_ptr, q_ptr, s_ptr, R, K, MODE: tl.constexpr, BR: tl.co
         m2 = rmask[:, None] & ((k0 + kk) < K)[None, :]
         x = tl.load(x_ptr + rrow[:, None] + (k0 + kk)[None, :], mask=m2, other=0.).to(tl.float32)
         amax = tl.maximum(amax, tl.max(tl.abs(x), 1))
-    s = tl.maximum(amax / 127.0, 1e-8) if MODE == 1 else tl.maximum(amax / 448.0, 1e-12)
+    s = _row_scale(amax, MODE)
     tl.store(s_ptr + r, s, mask=rmask)
     for k0 in range(0, K, CH):
         m2 = rmask[:, None] & ((k0 + kk) < K)[None, :]
         x = tl.load(x_ptr + rrow[:, None] + (k0 + kk)[None, :], mask=m2, other=0.).to(tl.float32)
-        y = tl.math.div_rn(x, s[:, None])
-        if MODE == 1:
-            q = _rint(tl.clamp(y, -127.0, 127.0)).to(tl.int8)
-        else:
-            q = tl.clamp(y, -448.0, 448.0).to(tl.float8e4nv)
-        tl.store(q_ptr + rrow[:, None] + (k0 + kk)[None, :], q, mask=m2)
+        tl.store(q_ptr + rrow[:, None] + (k0 + kk)[None, :], _row_codes(x, s, MODE), mask=m2)
 
 
 def chunked(x, mode, BR, CH, warps):

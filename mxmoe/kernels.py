@@ -700,6 +700,27 @@ def _rint(y):
 
 
 @triton.jit
+def _row_scale(amax, MODE: tl.constexpr):
+    "Per-row scales of int8 (MODE 1) or fp8 (MODE 2) codes from the rows' absolute maxima."
+    if MODE == 1:
+        s = tl.maximum(amax / 127.0, 1e-8)
+    else:
+        s = tl.maximum(amax / 448.0, 1e-12)
+    return s
+
+
+@triton.jit
+def _row_codes(x, s, MODE: tl.constexpr):
+    "int8 (MODE 1, half to even) or fp8 (MODE 2) codes of x [BR, BK] (fp32) with per-row scales s [BR]."
+    y = tl.math.div_rn(x, s[:, None])
+    if MODE == 1:
+        q = _rint(tl.clamp(y, -127.0, 127.0)).to(tl.int8)
+    else:
+        q = tl.clamp(y, -448.0, 448.0).to(tl.float8e4nv)
+    return q
+
+
+@triton.jit
 def _quant_rows_kernel(x_ptr, q_ptr, s_ptr, R, K, MODE: tl.constexpr, BR: tl.constexpr, BK: tl.constexpr):
     "Quantize rows of x [R, K] (bf16 or fp32): MODE 1 int8 / 2 fp8 per row (BK ≥ K: whole rows in one pass), 3 int4 per row and group of BK (=128)."
     r = tl.program_id(0) * BR + tl.arange(0, BR)
@@ -718,18 +739,9 @@ def _quant_rows_kernel(x_ptr, q_ptr, s_ptr, R, K, MODE: tl.constexpr, BR: tl.con
     else:  # one pass: a K loop of dependent loads made a 1-row prologue take 16-45 µs
         m2 = rmask[:, None] & (kk < K)[None, :]
         x = tl.load(x_ptr + rrow[:, None] + kk[None, :], mask=m2, other=0.).to(tl.float32)
-        amax = tl.max(tl.abs(x), 1)
-        if MODE == 1:
-            s = tl.maximum(amax / 127.0, 1e-8)
-        else:
-            s = tl.maximum(amax / 448.0, 1e-12)
+        s = _row_scale(tl.max(tl.abs(x), 1), MODE)
         tl.store(s_ptr + r, s, mask=rmask)
-        y = tl.math.div_rn(x, s[:, None])
-        if MODE == 1:
-            q = _rint(tl.clamp(y, -127.0, 127.0)).to(tl.int8)
-        else:
-            q = tl.clamp(y, -448.0, 448.0).to(tl.float8e4nv)
-        tl.store(q_ptr + rrow[:, None] + kk[None, :], q, mask=m2)
+        tl.store(q_ptr + rrow[:, None] + kk[None, :], _row_codes(x, s, MODE), mask=m2)
 
 # %% ../nbs/05a_kernels.ipynb #1336a649
 _ROTATION: dict = {}
