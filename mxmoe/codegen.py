@@ -20,8 +20,8 @@ from .kernels import (ACT_BF16, ACT_ROT, EP2, FRAGMENT_ROWS, SUM_COLS, PackedWei
 from .gluon import gluon_kernel, gluon_launch, gluon_linear
 
 # %% auto #0
-__all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'CODEGEN_VERSION', 'FUSED_SUM_MAX', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225',
-           'normalize_allocation', 'allocation_hash', 'default_tile', 'uniform_allocation', 'ExpertLinear',
+__all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'NARROW_K', 'CODEGEN_VERSION', 'FUSED_SUM_MAX', 'FORWARD_TOL', 'TEST_GROUPS',
+           'MIXED_225', 'normalize_allocation', 'allocation_hash', 'default_tile', 'uniform_allocation', 'ExpertLinear',
            'MoELayerWeights', 'pack_layer', 'quantize_expert', 'quantize_layer', 'moe_experts_reference', 'kernel_hash',
            'reads_sums', 'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'compile_sm90',
            'ptxas_usage', 'input_sums', 'output_sums', 'launch_linear', 'fused_sum', 'moe_experts_forward',
@@ -53,6 +53,7 @@ def allocation_hash(allocation:dict) -> str:
 # %% ../nbs/05_codegen.ipynb #318b4a74
 LONG_K = 4096  # input features from which a one-config weight-only decode launch streams two groups per stage
 DECODE_ROWS = 12  # expected rows per expert up to which the 16-row tiles beat the 32-row one
+NARROW_K = 2048  # input features up to which int8 / fp8-activation launches with many rows take the one-warpgroup (128, 64, 128) tile
 
 def default_tile(cfg, # config name or QuantConfig
                  tokens_per_expert:float, # expected rows per expert in a launch
@@ -61,9 +62,11 @@ def default_tile(cfg, # config name or QuantConfig
     "A reasonable tile for `cfg` at `tokens_per_expert` rows per expert."
     cfg = get_config(cfg)
     long_k = cfg.weight_only and cfg.quantized and k is not None and k >= LONG_K and k % 256 == 0
+    narrow = cfg.a_bits == 8 and k is not None and k <= NARROW_K
     if tokens_per_expert <= DECODE_ROWS: tile = (16, 64, 256) if long_k else (16, 64, 128)
     elif tokens_per_expert <= 48: tile = (32, 64, 128)
-    else: tile = (128, 128, 64) if cfg.weight_only else (128, 128, 128)
+    elif cfg.weight_only: tile = (128, 128, 64)
+    else: tile = (128, 64, 128) if narrow else (128, 128, 128)
     return check_tile(cfg, tile)
 
 def uniform_allocation(n_experts:int, # experts of the layer
@@ -232,7 +235,7 @@ def moe_experts_reference(hidden:torch.Tensor, # [T, H]
     return out.sum(1)
 
 # %% ../nbs/05_codegen.ipynb #4a3ea36b
-CODEGEN_VERSION = 6
+CODEGEN_VERSION = 7
 
 def _fields(cfg:str) -> list[str]:
     "Storage pointers a branch of config `cfg` takes: code planes q0 (q1 for 3-bit), scales s, zeros z."
@@ -283,7 +286,7 @@ def _describe(name:str) -> str:
     kind = 'fp8' if c.w_format == 'fp8' else 'symmetric int' if c.sym else 'asymmetric int'
     groups = 'one scale per row' if c.group_size == -1 else f'groups of {c.group_size}'
     acts = 'bf16 activations' if c.weight_only else \
-        f"{c.a_format}{c.a_bits} activations per token{'' if c.group_size == -1 else f' and {c.group_size}-group'}"
+        f"{'fp8' if c.a_format == 'fp8' else f'int{c.a_bits}'} activations per token{'' if c.group_size == -1 else f' and {c.group_size}-group'}"
     return f"{name}: {c.w_bits}-bit {kind} weights, {groups}, {acts}{', Hadamard-rotated' if c.hadamard else ''}"
 
 def _branch_call(linear:str, b:int, cfg:str, tile:tuple, gluon:str) -> list[str]:
@@ -602,6 +605,8 @@ TEST_GROUPS = [  # branch groups used by the randomized checks: every config, mi
      ('bf16', (64, 64, 128)), ('w2g128h', (64, 128, 128))],
     [('w1g128', (16, 64, 128)), ('w2g128', (32, 64, 128)), ('w3g128', (16, 64, 128)), ('w4g128', (16, 64, 256)),  # Gluon
      ('w2', (16, 64, 128)), ('w3', (16, 64, 256)), ('w4', (32, 64, 128)), ('w3g128h', (16, 64, 128))],
+    [('w8a8', (128, 64, 128)), ('w8a8fp8', (128, 64, 128)), ('w4a4g128', (128, 64, 128)), ('w4g128', (128, 64, 128)),  # 4 warps
+     ('bf16', (128, 64, 128)), ('w2g128', (64, 64, 128))],
 ]
 
 # %% ../nbs/05_codegen.ipynb #f5b2ac02
@@ -621,8 +626,8 @@ def example_allocations() -> dict[str, dict]:
     "The shipped example allocations (Qwen1.5-MoE: 60 experts), by file stem."
     return {'qwen15_w4g128_decode': uniform_allocation(60, 'w4g128', tokens_per_expert=1),
             'qwen15_mixed225_decode': cycle_allocation(60, MIXED_225, tokens_per_expert=1),
-            'qwen15_w8a8_prefill': uniform_allocation(60, 'w8a8', tokens_per_expert=512),
-            'qwen15_w8a8fp8_prefill': uniform_allocation(60, 'w8a8fp8', tokens_per_expert=512)}
+            'qwen15_w8a8_prefill': uniform_allocation(60, 'w8a8', tokens_per_expert=512, hidden=2048, intermediate=1408),
+            'qwen15_w8a8fp8_prefill': uniform_allocation(60, 'w8a8fp8', tokens_per_expert=512, hidden=2048, intermediate=1408)}
 
 def write_example_kernels() -> list[Path]:
     "Write the example allocations to `kernel_dir()/examples` and regenerate their kernel sources."

@@ -15,11 +15,11 @@ from .quant import CONFIGS, QTensor, QuantConfig, get_config, fake_qlinear, hada
 
 # %% auto #0
 __all__ = ['PLANES', 'K_ALIGN', 'FRAGMENT_ROWS', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'ACT_ROT', 'ACT_MODES',
-           'EP2', 'SUM_COLS', 'SUM_ROWS', 'ROUTE_SMALL', 'ROUTE_ONE', 'PackError', 'pack_codes', 'unpack_codes',
-           'PackedWeight', 'fragment_order', 'pack_fragments', 'unpack_fragments', 'fragment_config', 'pack_weight',
-           'unpack_weight', 'TileError', 'check_tile', 'launch_params', 'kernel_constants', 'find_tile', 'grid_bound',
-           'tile_schedule', 'gate_up_tile', 'down_tile', 'sum_topk', 'group_sums', 'route', 'route_and_sum',
-           'quantize_activations', 'linear_reference']
+           'EP2', 'SUM_COLS', 'SUM_ROWS', 'ROUTE_SMALL', 'ROUTE_ONE', 'ONE_ROW_K', 'PackError', 'pack_codes',
+           'unpack_codes', 'PackedWeight', 'fragment_order', 'pack_fragments', 'unpack_fragments', 'fragment_config',
+           'pack_weight', 'unpack_weight', 'TileError', 'check_tile', 'launch_params', 'kernel_constants', 'find_tile',
+           'grid_bound', 'tile_schedule', 'gate_up_tile', 'down_tile', 'sum_topk', 'group_sums', 'route',
+           'route_and_sum', 'quantize_activations', 'linear_reference']
 
 # %% ../nbs/05a_kernels.ipynb #1357d76a
 PLANES: dict[int, tuple[int, ...]] = {1: (1,), 2: (2,), 3: (2, 1), 4: (4,), 8: (8,)}  # plane widths of b-bit codes
@@ -191,9 +191,9 @@ def check_tile(cfg:QuantConfig|str, tile) -> tuple[int, int, int]:
     return tile
 
 def launch_params(tiles) -> dict:
-    "num_warps / num_stages of one launch running all `tiles` (the largest tile decides)."
-    big = max(bm * bn for bm, bn, _ in tiles) >= 128 * 64
-    return dict(num_warps=8 if big else 4, num_stages=3)
+    "num_warps / num_stages of one launch running all `tiles`: two warpgroups where a tile is 128 columns wide and has 64 rows or more."
+    two_groups = any(bn >= 128 and bm >= 64 for bm, bn, _ in tiles)
+    return dict(num_warps=8 if two_groups else 4, num_stages=3)
 
 # %% ../nbs/05a_kernels.ipynb #c1de993f
 ACT_BF16, ACT_INT8, ACT_FP8, ACT_INT4, ACT_ROT = 0, 1, 2, 3, 4  # ACT_ROT: bf16, rotated by mxmoe.quant.hadamard_matrix(K)
@@ -752,6 +752,14 @@ def _rotation(K:int, device, dtype) -> torch.Tensor:
     if key not in _ROTATION: _ROTATION[key] = hadamard_matrix(K).to(device, dtype)
     return _ROTATION[key]
 
+ONE_ROW_K = 1024  # padded row length from which an int8 / fp8 prologue program quantizes one row with 8 warps
+
+def _prologue_tile(mode:int, K:int) -> tuple[int, int, int]:
+    "(rows, columns, warps) of one program of `_quant_rows_kernel`: int4 16 rows a 128-group at a time; int8 / fp8 whole rows (padded to a power of two), one a program with 8 warps from `ONE_ROW_K` (1.0-2.9x faster than 8192 elements a program, `bench/prologue_probe.py`), 16 a program with 4 warps below."
+    if mode == ACT_INT4: return (16, 128, 4)
+    BK = triton.next_power_of_2(K)
+    return (1, BK, 8) if BK >= ONE_ROW_K else (16, BK, 4)
+
 def quantize_activations(x:torch.Tensor, # activations [R, K] bf16 (CUDA)
                          mode:int # one of ACT_MODES (ACT_INT4 and ACT_ROT rotate by mxmoe.quant.hadamard_matrix(K) first)
                         ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -762,9 +770,8 @@ def quantize_activations(x:torch.Tensor, # activations [R, K] bf16 (CUDA)
     if mode == ACT_INT4: x = x.float() @ _rotation(K, x.device, torch.float32)  # w4a4 weights live in the rotated space
     q = torch.empty(R, K, dtype=torch.float8_e4m3fn if mode == ACT_FP8 else torch.int8, device=x.device)
     s = torch.empty(R, triton.cdiv(K, 128) if mode == ACT_INT4 else 1, dtype=torch.float32, device=x.device)
-    BK = 128 if mode == ACT_INT4 else triton.next_power_of_2(K)  # int4: one group per step; int8 / fp8: whole rows
-    BR = 16 if mode == ACT_INT4 else max(1, min(16, 8192 // BK))
-    _quant_rows_kernel[(triton.cdiv(R, BR),)](x, q, s, R, K, MODE=mode, BR=BR, BK=BK, num_warps=4 if BR * BK <= 8192 else 8)
+    BR, BK, warps = _prologue_tile(mode, K)
+    _quant_rows_kernel[(triton.cdiv(R, BR),)](x, q, s, R, K, MODE=mode, BR=BR, BK=BK, num_warps=warps)
     return q, s
 
 # %% ../nbs/05a_kernels.ipynb #3373c25a
