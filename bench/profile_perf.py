@@ -63,7 +63,7 @@ def main():
     from mxmoe.kernels import TILES, ROUTE_SMALL, check_tile, TileError
     from mxmoe.codegen import LINEARS, pack_layer, quantize_expert
     from mxmoe import perf as P
-    from mxmoe.gluon import gluon_branch
+    from mxmoe.gluon import gluon_branch, prefill_linear
     from mxmoe.core import save_json
     log = lambda *a: print(f"[{time.time() - t0:6.1f}s]", *a, flush=True)
     shapes = ([P.LayerShape(n, *map(int, v.split(','))) for n, v in (s.split(':') for s in args.shapes)] if args.shapes
@@ -194,7 +194,7 @@ def main():
     for i, (c, t) in enumerate([] if args.heldout else first):
         if time.time() > end - args.validation_s: log('budget: stopping priority pairs at', i); break
         profile_pair(c, t)
-        if gluon_branch(c, t): profile_pair(c, t, gluon=False)  # the Triton kernel runs it inside launches the Gluon one cannot take
+        if gluon_branch(c, t) or prefill_linear([(c, t)], 128): profile_pair(c, t, gluon=False)  # the Triton kernel runs it inside launches the Gluon ones cannot take
         if i % 6 == 5: log(f'priority pairs {i + 1}/{len(first)}')
     save(True)
 
@@ -245,7 +245,7 @@ def main():
     for i, (c, t) in enumerate([] if args.heldout else rest):
         if time.time() > end - 15: log('budget: stopping other pairs at', i, 'of', len(rest)); break
         profile_pair(c, t)
-        if gluon_branch(c, t): profile_pair(c, t, gluon=False)
+        if gluon_branch(c, t) or prefill_linear([(c, t)], 128): profile_pair(c, t, gluon=False)
     for c, t, h in [] if args.heldout else HOST_PROBES:
         if time.time() > end - 10: log('budget: stopping host probes'); break
         profile_pair(c, t, h)

@@ -17,16 +17,16 @@ from .quant import CONFIGS, QTensor, get_config, plain_config, quantize_weight
 from .kernels import (ACT_BF16, ACT_ROT, EP2, FRAGMENT_ROWS, SUM_COLS, PackedWeight, check_tile, grid_bound,
                            group_sums, kernel_constants, launch_params, linear_reference, pack_weight,
                            quantize_activations, route, route_and_sum)
-from .gluon import gluon_kernel, gluon_launch, gluon_linear
+from .gluon import gluon_kernel, gluon_launch, gluon_linear, prefill_device, prefill_launch, prefill_linear
 
 # %% auto #0
-__all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'NARROW_K', 'CODEGEN_VERSION', 'FUSED_SUM_MAX', 'FORWARD_TOL', 'TEST_GROUPS',
-           'MIXED_225', 'normalize_allocation', 'allocation_hash', 'default_tile', 'uniform_allocation', 'ExpertLinear',
-           'MoELayerWeights', 'pack_layer', 'quantize_expert', 'quantize_layer', 'moe_experts_reference', 'kernel_hash',
-           'reads_sums', 'generate_source', 'kernel_dir', 'load_kernels', 'write_kernels', 'compile_sm90',
-           'ptxas_usage', 'input_sums', 'output_sums', 'launch_linear', 'fused_sum', 'moe_experts_forward',
-           'time_linear', 'forward_tolerance', 'forward_error', 'make_case', 'random_case', 'cycle_allocation',
-           'example_allocations', 'write_example_kernels']
+__all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'NARROW_K', 'PREFILL_ROWS', 'CODEGEN_VERSION', 'FUSED_SUM_MAX', 'FORWARD_TOL',
+           'TEST_GROUPS', 'MIXED_225', 'normalize_allocation', 'allocation_hash', 'default_tile', 'uniform_allocation',
+           'ExpertLinear', 'MoELayerWeights', 'pack_layer', 'quantize_expert', 'quantize_layer',
+           'moe_experts_reference', 'kernel_hash', 'reads_sums', 'generate_source', 'kernel_dir', 'load_kernels',
+           'write_kernels', 'compile_sm90', 'ptxas_usage', 'input_sums', 'output_sums', 'launch_linear', 'fused_sum',
+           'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error', 'make_case', 'random_case',
+           'cycle_allocation', 'example_allocations', 'write_example_kernels']
 
 # %% ../nbs/05_codegen.ipynb #7439db9e
 LINEARS = tuple(PLAN_LINEARS)  # ('gate_up', 'down'): gate and up share one config
@@ -54,6 +54,7 @@ def allocation_hash(allocation:dict) -> str:
 LONG_K = 4096  # input features from which a one-config weight-only decode launch streams two groups per stage
 DECODE_ROWS = 12  # expected rows per expert up to which the 16-row tiles beat the 32-row one
 NARROW_K = 2048  # input features up to which int8 / fp8-activation launches with many rows take the one-warpgroup (128, 64, 128) tile
+PREFILL_ROWS = 128  # rows per expert from which int8 / fp8-activation launches take mxmoe.gluon.PREFILL_TILE (the prefill kernel)
 
 def default_tile(cfg, # config name or QuantConfig
                  tokens_per_expert:float, # expected rows per expert in a launch
@@ -62,7 +63,7 @@ def default_tile(cfg, # config name or QuantConfig
     "A reasonable tile for `cfg` at `tokens_per_expert` rows per expert."
     cfg = get_config(cfg)
     long_k = cfg.weight_only and cfg.quantized and k is not None and k >= LONG_K and k % 256 == 0
-    narrow = cfg.a_bits == 8 and k is not None and k <= NARROW_K
+    narrow = cfg.a_bits == 8 and k is not None and k <= NARROW_K and tokens_per_expert < PREFILL_ROWS
     if tokens_per_expert <= DECODE_ROWS: tile = (16, 64, 256) if long_k else (16, 64, 128)
     elif tokens_per_expert <= 48: tile = (32, 64, 128)
     elif cfg.weight_only: tile = (128, 128, 64)
@@ -102,6 +103,7 @@ class ExpertLinear:
     bm: torch.Tensor  # [E] int32, BLOCK_M of each expert's branch
     nt: torch.Tensor  # [E] int32, n-tiles of each expert
     tickets: torch.Tensor|None = None  # down: [cdiv(H, SUM_COLS)] int32 tickets of the fused top-k sum, 0 between launches
+    prefill: bool = False  # runs on the warp-specialized prefill kernel (`mxmoe.gluon.prefill_linear`) where the GPU has it
 
     @property
     def n_out(self) -> int:
@@ -122,7 +124,7 @@ class ExpertLinear:
         mv = lambda t: t.to(device)
         return ExpertLinear(self.name, self.shape, self.branches, [p.to(device) for p in self.packed],
                             mv(self.branch_of), mv(self.slot_of), mv(self.bm), mv(self.nt),
-                            None if self.tickets is None else torch.zeros_like(self.tickets, device=device))
+                            None if self.tickets is None else torch.zeros_like(self.tickets, device=device), self.prefill)
 
     def grid(self, n_assign:int) -> int:
         "Programs to launch for `n_assign` assignments (an upper bound on the tiles, known without a sync)."
@@ -134,7 +136,7 @@ class ExpertLinear:
 def _weight_shape(w) -> tuple[int, int]: return tuple((w if isinstance(w, torch.Tensor) else w.q).shape[-2:])
 
 def _pack_linear(name:str, weights:list, allocation:dict, gluon:bool=True) -> ExpertLinear:
-    "Stack and pack the per-expert `weights` (QTensor, or tensors for bf16) of one linear by branch, in the fragment layout if `gluon` and the Gluon decode kernel can run it."
+    "Stack and pack the per-expert `weights` (QTensor, or tensors for bf16) of one linear by branch, in the fragment layout if `gluon` and the Gluon decode kernel can run it; marked for the Gluon prefill kernel if `gluon` and it can run it."
     branches = _branches(allocation, name)
     N, K = _weight_shape(weights[0])
     layout = 'fragment' if gluon and gluon_kernel(branches, N // 2 if name == 'gate_up' else N, K) else 'k'
@@ -160,7 +162,7 @@ def _pack_linear(name:str, weights:list, allocation:dict, gluon:bool=True) -> Ex
     i32 = lambda v: torch.tensor(v, dtype=torch.int32, device=packed[0].data[0].device)
     return ExpertLinear(name, tuple(shape), branches, packed, i32(br), i32(slot),
                         i32([branches[b][1][0] for b in br]), i32([triton.cdiv(n_out, branches[b][1][1]) for b in br]),
-                        i32([0] * triton.cdiv(n_out, SUM_COLS.value)) if name == 'down' else None)
+                        i32([0] * triton.cdiv(n_out, SUM_COLS.value)) if name == 'down' else None, gluon and prefill_linear(branches, K))
 
 # %% ../nbs/05_codegen.ipynb #a4626205
 @dataclass
@@ -442,6 +444,13 @@ def _storage(cfg:str, pw:PackedWeight) -> list[torch.Tensor]:
     have = dict(q0=pw.data[0], q1=pw.data[-1], s=pw.scale, z=pw.zero)
     return [have[f] for f in _fields(cfg)]
 
+def _launch_prefill(lin:ExpertLinear, x, order, counts, n_assign:int, out, extra, total):
+    "`launch_linear` on the prefill kernel: the prologue quantizes the rows in sorted order (gate_up gathers each assignment's token), the kernel writes `out`, torch sums each token's slots into `total` if given."
+    gate_up = lin.name == 'gate_up'
+    xq, xs = quantize_activations(x, _modes(lin.branches)[0], order if gate_up else None, extra if gate_up else 1)
+    prefill_launch(lin, xq, xs.view(-1), order, counts, n_assign, out, None if gate_up else extra)
+    if total is not None: torch.sum(out.view(total.shape[0], -1, out.shape[1]), 1, out=total)
+
 def launch_linear(mod, # generated kernel module
             lin:ExpertLinear, x:torch.Tensor, # activations: hidden [T, H] for gate_up, sorted rows [A, I] for down
             order:torch.Tensor, counts:torch.Tensor, n_assign:int,
@@ -453,6 +462,7 @@ def launch_linear(mod, # generated kernel module
     "Run the activation prologues `lin` needs and its grouped-GEMM launch (CUDA): the one launcher of `moe_experts_forward`, `time_linear` and `mxmoe.perf`'s profiler."
     if total is not None and (total.dim() != 2 or n_assign % total.shape[0]):
         raise ValueError(f"total must be [T, H] with T dividing the {n_assign} assignments (T x top-k), got {tuple(total.shape)}")
+    if lin.prefill and prefill_device(x.device): return _launch_prefill(lin, x, order, counts, n_assign, out, extra, total)
     acts = [t for m in _modes(lin.branches) for t in quantize_activations(x, m)]
     ptrs = [t for (c, _), p in zip(lin.branches, lin.packed) for t in _storage(c, p)]
     kern, launch = getattr(mod, f"{lin.name}_kernel"), getattr(mod, f"{lin.name.upper()}_LAUNCH")
@@ -607,6 +617,7 @@ TEST_GROUPS = [  # branch groups used by the randomized checks: every config, mi
      ('w2', (16, 64, 128)), ('w3', (16, 64, 256)), ('w4', (32, 64, 128)), ('w3g128h', (16, 64, 128))],
     [('w8a8', (128, 64, 128)), ('w8a8fp8', (128, 64, 128)), ('w4a4g128', (128, 64, 128)), ('w4g128', (128, 64, 128)),  # 4 warps
      ('bf16', (128, 64, 128)), ('w2g128', (64, 64, 128))],
+    [('w8a8', (128, 128, 128))], [('w8a8fp8', (128, 128, 128))],  # one branch: the Gluon prefill kernel (Hopper, K of whole 16 bytes)
 ]
 
 # %% ../nbs/05_codegen.ipynb #f5b2ac02

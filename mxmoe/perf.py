@@ -18,7 +18,7 @@ from .kernels import (ACT_BF16, ACT_MODES, TILES, TileError, check_tile, grid_bo
 from .codegen import (CODEGEN_VERSION, LINEARS, fused_sum, moe_experts_forward, normalize_allocation,
                            quantize_layer, launch_linear, input_sums, output_sums,
                            _branches, _modes, reads_sums)
-from .gluon import gluon_kernel
+from .gluon import gluon_kernel, prefill_linear
 
 # %% auto #0
 __all__ = ['QWEN15', 'DSV2LITE', 'EMPTY_PROGRAMS', 'TABLE_FORMAT', 'MIN_LOAD', 'PROFILE_CMD', 'DEFAULT_DEVICE',
@@ -317,9 +317,10 @@ PROFILE_CMD = ("PYTHONPATH=. python bench/profile_perf.py --out data/perf --resu
 def kernel_kind(branches:list, # (config, tile) branches of one launch
                 linear:str, hidden:int, intermediate:int # the linear and the layer's H, I
                ) -> str|None:
-    "'gluon' if a launch of these branches is the Gluon decode kernel (`mxmoe.gluon`), else None (Triton), as `codegen.pack_layer` decides."
+    "'gluon' if a launch of these branches is the Gluon decode kernel, 'prefill' if the Gluon prefill kernel (`mxmoe.gluon`; on a Hopper GPU), else None (Triton), as `codegen.pack_layer` decides."
     n_out, K = (intermediate, hidden) if linear == 'gate_up' else (hidden, intermediate)
-    return 'gluon' if gluon_kernel(branches, n_out, K) else None
+    if gluon_kernel(branches, n_out, K): return 'gluon'
+    return 'prefill' if prefill_linear(branches, K) else None
 
 def gate_up_sums(branches:list, hidden:int, intermediate:int # a gate_up launch's (config, tile) branches and the layer's H, I
                 ) -> bool:
@@ -385,20 +386,20 @@ class PerfModel:
         return 0.0 if top_k == 1 or fused_sum(tokens, top_k) else self._curve(('reduce', top_k, hidden), tokens, 'top-k sum')
 
     def tile_cost(self, config:str, tile:tuple, linear:str, hidden:int, intermediate:int, host=None,
-                  kernel:str|None=None # the launch's kernel: None (Triton) or 'gluon' (`kernel_kind`)
+                  kernel:str|None=None # the launch's kernel: None (Triton), 'gluon' or 'prefill' (`kernel_kind`)
                  ) -> TileCost:
         "The fitted cost of one (config, tile, linear, shape) in one kind of kernel; a clear error if the table lacks it. A rotated weight-only twin costs its plain config's loop: its rotation is a prologue (`linear_parts`)."
         config = plain_config(config).name
         tile = check_tile(config, tile)
         key = (config, tuple(tile), linear, hidden, intermediate, host, kernel)
-        if kernel and key not in self._points: key = key[:-1] + (None,)  # a table without Gluon profiles: the Triton kernel's (slower)
+        if kernel and key not in self._points: key = key[:-1] + (None,)  # a table without that kernel's profiles: the Triton kernel's (slower)
         if key[:2] in self.unsupported:
             raise PerfTableError(f"{config} with tile {tile} does not run on {self.table['device']}: {self.unsupported[key[:2]]}; choose another tile")
         if key not in self._costs:
             if key not in self._points:
                 have = sorted({(k[3], k[4]) for k in self._points})
                 raise PerfTableError(f"The {self.table['device']} table has no profile of {config} with tile {tile} on the {linear} of "
-                                     f"H={hidden}, I={intermediate}{' in the Gluon kernel' if kernel else ''} (profiled H, I: {have}); "
+                                     f"H={hidden}, I={intermediate}{f' in the {kernel} kernel' if kernel else ''} (profiled H, I: {have}); "
                                      f"profile it: {PROFILE_CMD}")
             mode, K = kernel_constants(config)['A_MODE'], linear_dims(linear, hidden, intermediate)[0]
             pro = (lambda rows: 0.0) if mode == ACT_BF16 else (lambda rows: self.prologue_us(mode, rows, K))
@@ -676,7 +677,7 @@ def profile_linear(layer, # packed layer whose experts (all but the host's last 
     lin, out = getattr(layer, linear), []
     for i, p in enumerate(pts):
         e = dict(kind='linear', config=config, tile=list(tile), linear=linear, hidden=shape.hidden, intermediate=shape.intermediate,
-                 host=None if host is None else [host[0], list(host[1])], kernel='gluon' if lin.gluon else None, **p)
+                 host=None if host is None else [host[0], list(host[1])], kernel='gluon' if lin.gluon else 'prefill' if lin.prefill else None, **p)
         if entry_key(e) in done: continue
         if p['experts']: sets, na = rotated_counts(E, p['experts'], p['tokens'], 8, pool), None
         else: sets, na = [np.zeros(E, dtype=np.int64)] * 8, [empty_assignments(EMPTY_PROGRAMS[i - len(pts) + 2], E, tile, N)] * 8
