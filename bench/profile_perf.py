@@ -167,6 +167,10 @@ def main():
         except Exception: log('fixed failed', s.name, traceback.format_exc()[-600:])
     save(True); log('fixed costs done')
 
+    def also_triton(c, t):
+        "Whether a Gluon kernel runs (c, t) alone, so that the Triton kernel's profile (inside launches it cannot take) is measured too."
+        return gluon_branch(c, t) or prefill_linear([(c, t)], 128)
+
     def profile_pair(c, t, host=None, gluon=True):
         "Profile (c, t) in the kernel a layer packs it into (gluon=False: the Triton kernel even where the Gluon one could run)."
         task = ('alloc', ((c, t), host) if host else ((c, t),))
@@ -194,7 +198,7 @@ def main():
     for i, (c, t) in enumerate([] if args.heldout else first):
         if time.time() > end - args.validation_s: log('budget: stopping priority pairs at', i); break
         profile_pair(c, t)
-        if gluon_branch(c, t) or prefill_linear([(c, t)], 128): profile_pair(c, t, gluon=False)  # the Triton kernel runs it inside launches the Gluon ones cannot take
+        if also_triton(c, t): profile_pair(c, t, gluon=False)
         if i % 6 == 5: log(f'priority pairs {i + 1}/{len(first)}')
     save(True)
 
@@ -245,7 +249,7 @@ def main():
     for i, (c, t) in enumerate([] if args.heldout else rest):
         if time.time() > end - 15: log('budget: stopping other pairs at', i, 'of', len(rest)); break
         profile_pair(c, t)
-        if gluon_branch(c, t) or prefill_linear([(c, t)], 128): profile_pair(c, t, gluon=False)
+        if also_triton(c, t): profile_pair(c, t, gluon=False)
     for c, t, h in [] if args.heldout else HOST_PROBES:
         if time.time() > end - 10: log('budget: stopping host probes'); break
         profile_pair(c, t, h)
