@@ -51,8 +51,7 @@ def one_pass(x, mode, BR, warps):
     R, K = x.shape
     q = torch.empty(R, K, dtype=torch.float8_e4m3fn if mode == ACT_FP8 else torch.int8, device=x.device)
     s = torch.empty(R, 1, dtype=torch.float32, device=x.device)
-    _quant_rows_kernel[(triton.cdiv(R, BR),)](x, x, q, s, R, K, 1, MODE=mode, BR=BR, BK=triton.next_power_of_2(K), GATHER=False,
-                                              num_warps=warps)
+    _quant_rows_kernel[(triton.cdiv(R, BR),)](x, q, s, R, K, MODE=mode, BR=BR, BK=triton.next_power_of_2(K), num_warps=warps)
     return q, s
 
 

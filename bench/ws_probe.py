@@ -3,10 +3,13 @@
 For each model shape and token count it packs one int8 or fp8 layer twice with the same quantized weights: on the
 Triton tiles generator version 7 gave such launches (`(128, 64, 128)` for K <= `NARROW_K`, else `(128, 128, 128)`;
 `pack_layer(gluon=False)`), and on `PREFILL_TILE` (the prefill kernel), then times each gate_up and down launch
-(`launch_linear`, activation prologues included: the ratio of both launches), the prologues alone (the prefill
-gate_up's gathers its rows) and so the kernels alone (each side's own prologue taken out), and checks the prefill kernel's outputs against the Triton launches'. The committed results came from the first
-version of this script, which carried its own copy of the kernel (commit of 2026-11-27, before it was moved into
-`mxmoe.gluon`), and compared on the same rows.
+(`launch_linear`, activation prologues included: the ratio of both launches), the prologues alone (the same on both
+sides: both gate_up kernels gather their rows from the tokens' codes) and so the kernels alone, and checks the prefill
+kernel's outputs against the Triton launches'. Committed results: `results/ws_probe_h100.json` from the first
+version of this script, which carried its own copy of the kernel (2026-11-27, before it was moved into
+`mxmoe.gluon`) and compared on the same rows; `results/ws_probe_library_h100.json` from the library kernel whose
+gate_up prologue still gathered (quantized k rows a token into a sorted copy for TMA); `results/ws_probe_gather_h100.json`
+from the kernel that gathers in its producer warp.
 
     PYTHONPATH=. python bench/ws_probe.py OUT.json [--models mixtral qwen15] [--tokens 8192]
 """
@@ -48,12 +51,11 @@ def probe(name, T, config, rows):
         res[kind] = (inter.clone(), out.clone())
         t[kind] = (graph_time([gu]), graph_time([dn]))
     inter = res['triton'][0]
-    pro = dict(gate_up=graph_time([lambda: quantize_activations(x, mode)]),  # the Triton gate_up gathers in its loop
-               gathered=graph_time([lambda: quantize_activations(x, mode, order, k)]),  # the prefill gate_up's rows
+    pro = dict(gate_up=graph_time([lambda: quantize_activations(x, mode)]),  # both gate_up kernels gather the tokens' rows
                down=graph_time([lambda: quantize_activations(inter, mode)]))
     err = lambda got, want: ((got.float() - want.float()).abs().max() / want.float().abs().max()).item()
     (g0, d0), (g1, d1) = t['triton'], t['prefill']
-    kg0, kd0, kg1, kd1 = g0 - pro['gate_up'], d0 - pro['down'], g1 - pro['gathered'], d1 - pro['down']
+    kg0, kd0, kg1, kd1 = g0 - pro['gate_up'], d0 - pro['down'], g1 - pro['gate_up'], d1 - pro['down']
     rows.append(dict(model=name, T=T, config=config, triton_gate_up_us=g0 * 1e3, triton_down_us=d0 * 1e3,
                      prefill_gate_up_us=g1 * 1e3, prefill_down_us=d1 * 1e3, prologue_us={n: v * 1e3 for n, v in pro.items()},
                      speedup_launches=(g0 + d0) / (g1 + d1), speedup_gate_up_kernel=kg0 / kg1, speedup_down_kernel=kd0 / kd1,
@@ -63,7 +65,7 @@ def probe(name, T, config, rows):
     print(f"{name:8s} T={T:5d} {config:8s}: both launches with prologues {(g0 + d0) * 1e3:8.1f} -> {(g1 + d1) * 1e3:8.1f} us "
           f"({r['speedup_launches']:.3f}x); kernels alone gate_up {r['speedup_gate_up_kernel']:.3f}x, down "
           f"{r['speedup_down_kernel']:.3f}x, both {r['speedup_kernels']:.3f}x ({r['tflops']:.0f} TFLOP/s); prologues "
-          f"{pro['gate_up'] * 1e3:.1f} / gathered {pro['gathered'] * 1e3:.1f} / down {pro['down'] * 1e3:.1f} us; "
+          f"{pro['gate_up'] * 1e3:.1f} / down {pro['down'] * 1e3:.1f} us; "
           f"error {r['rel_err_gate_up']:.4f} / {r['rel_err_down']:.4f}", flush=True)
     torch.cuda.empty_cache()
 

@@ -445,10 +445,10 @@ def _storage(cfg:str, pw:PackedWeight) -> list[torch.Tensor]:
     return [have[f] for f in _fields(cfg)]
 
 def _launch_prefill(lin:ExpertLinear, x, order, counts, n_assign:int, out, extra, total):
-    "`launch_linear` on the prefill kernel: the prologue quantizes the rows in sorted order (gate_up gathers each assignment's token), the kernel writes `out`, torch sums each token's slots into `total` if given."
+    "`launch_linear` on the prefill kernel: the prologue quantizes the rows of `x` (gate_up's tokens, which the kernel gathers in sorted order; down's sorted rows), the kernel writes `out`, torch sums each token's slots into `total` if given."
     gate_up = lin.name == 'gate_up'
-    xq, xs = quantize_activations(x, _modes(lin.branches)[0], order if gate_up else None, extra if gate_up else 1)
-    prefill_launch(lin, xq, xs.view(-1), order, counts, n_assign, out, None if gate_up else extra)
+    xq, xs = quantize_activations(x, _modes(lin.branches)[0])
+    prefill_launch(lin, xq, xs.view(-1), order, counts, n_assign, out, None if gate_up else extra, extra if gate_up else 1)
     if total is not None: torch.sum(out.view(total.shape[0], -1, out.shape[1]), 1, out=total)
 
 def launch_linear(mod, # generated kernel module

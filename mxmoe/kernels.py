@@ -722,29 +722,24 @@ def _row_codes(x, s, MODE: tl.constexpr):
 
 
 @triton.jit
-def _quant_rows_kernel(x_ptr, src_ptr, q_ptr, s_ptr, R, K, TOPK, MODE: tl.constexpr, BR: tl.constexpr, BK: tl.constexpr,
-                       GATHER: tl.constexpr):
-    "Quantize R rows of x (bf16 or fp32; row r of x, or if GATHER row src[r] // TOPK): MODE 1 int8 / 2 fp8 per row (BK ≥ K: whole rows in one pass), 3 int4 per row and group of BK (=128)."
+def _quant_rows_kernel(x_ptr, q_ptr, s_ptr, R, K, MODE: tl.constexpr, BR: tl.constexpr, BK: tl.constexpr):
+    "Quantize rows of x [R, K] (bf16 or fp32): MODE 1 int8 / 2 fp8 per row (BK ≥ K: whole rows in one pass), 3 int4 per row and group of BK (=128)."
     r = tl.program_id(0) * BR + tl.arange(0, BR)
     rmask = r < R
     rrow = r.to(tl.int64) * K
-    if GATHER:
-        xrow = (tl.load(src_ptr + r, mask=rmask, other=0) // TOPK).to(tl.int64) * K
-    else:
-        xrow = rrow
     kk = tl.arange(0, BK)
     if MODE == 3:
         G = tl.cdiv(K, BK)
         for k0 in range(0, K, BK):
             m2 = rmask[:, None] & ((k0 + kk) < K)[None, :]
-            xf = tl.load(x_ptr + xrow[:, None] + (k0 + kk)[None, :], mask=m2, other=0.).to(tl.float32)
+            xf = tl.load(x_ptr + rrow[:, None] + (k0 + kk)[None, :], mask=m2, other=0.).to(tl.float32)
             s = tl.maximum(tl.max(tl.abs(xf), 1) / 7.0, 1e-8)
             q = _rint(tl.clamp(tl.math.div_rn(xf, s[:, None]), -7.0, 7.0))
             tl.store(q_ptr + rrow[:, None] + (k0 + kk)[None, :], q.to(tl.int8), mask=m2)
             tl.store(s_ptr + r * G + k0 // BK, s, mask=rmask)
     else:  # one pass: a K loop of dependent loads made a 1-row prologue take 16-45 µs
         m2 = rmask[:, None] & (kk < K)[None, :]
-        x = tl.load(x_ptr + xrow[:, None] + kk[None, :], mask=m2, other=0.).to(tl.float32)
+        x = tl.load(x_ptr + rrow[:, None] + kk[None, :], mask=m2, other=0.).to(tl.float32)
         s = _row_scale(tl.max(tl.abs(x), 1), MODE)
         tl.store(s_ptr + r, s, mask=rmask)
         tl.store(q_ptr + rrow[:, None] + kk[None, :], _row_codes(x, s, MODE), mask=m2)
@@ -767,22 +762,17 @@ def _prologue_tile(mode:int, K:int) -> tuple[int, int, int]:
     return (1, BK, 8) if BK >= ONE_ROW_K else (16, BK, 4)
 
 def quantize_activations(x:torch.Tensor, # activations [R, K] bf16 (CUDA)
-                         mode:int, # one of ACT_MODES (ACT_INT4 and ACT_ROT rotate by mxmoe.quant.hadamard_matrix(K) first)
-                         rows:torch.Tensor|None=None, # int32 [A]: quantize x[rows // top_k] instead (gate_up's rows in sorted order)
-                         top_k:int=1
+                         mode:int # one of ACT_MODES (ACT_INT4 and ACT_ROT rotate by mxmoe.quant.hadamard_matrix(K) first)
                         ) -> tuple[torch.Tensor, torch.Tensor]:
-    "Codes [R, K] (int8 or fp8) and fp32 scales [R, G] of `x` (or of its gathered rows), as `fake_quantize_activations` quantizes them; for ACT_ROT the rotated bf16 `x` and an unused scale."
+    "Codes [R, K] (int8 or fp8) and fp32 scales [R, G] of `x`, as `fake_quantize_activations` quantizes them; for ACT_ROT the rotated bf16 `x` and an unused scale."
     R, K = x.shape
-    if rows is not None and mode == ACT_ROT: raise ValueError("quantize_activations gathers rows for the quantized modes only")
     if mode == ACT_ROT:  # one bf16 GEMM (fp32 accumulation): the rotated weight-only twins run on this copy
         return x.to(torch.bfloat16) @ _rotation(K, x.device, torch.bfloat16), x.new_empty(1, dtype=torch.float32)
     if mode == ACT_INT4: x = x.float() @ _rotation(K, x.device, torch.float32)  # w4a4 weights live in the rotated space
-    if rows is not None: R = len(rows)
     q = torch.empty(R, K, dtype=torch.float8_e4m3fn if mode == ACT_FP8 else torch.int8, device=x.device)
     s = torch.empty(R, triton.cdiv(K, 128) if mode == ACT_INT4 else 1, dtype=torch.float32, device=x.device)
     BR, BK, warps = _prologue_tile(mode, K)
-    _quant_rows_kernel[(triton.cdiv(R, BR),)](x, x if rows is None else rows, q, s, R, K, top_k, MODE=mode, BR=BR, BK=BK,
-                                              GATHER=rows is not None, num_warps=warps)
+    _quant_rows_kernel[(triton.cdiv(R, BR),)](x, q, s, R, K, MODE=mode, BR=BR, BK=BK, num_warps=warps)
     return q, s
 
 # %% ../nbs/05a_kernels.ipynb #3373c25a
