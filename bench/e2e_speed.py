@@ -20,7 +20,9 @@ the tokens per expert (T x top-k / experts) of each measurement.
 Measurements (ratio = bf16 time / variant time, so above 1 is faster)
   block    one MoE block of layer 0 (router, shared expert, routed experts) and its routed experts alone, on T tokens,
            as CUDA-graph replays rotating over 4 random inputs (`bench_grouped.graph_time`)
-  prefill  the whole model on batch 1 x 2048 tokens (eager, as transformers runs it; logits of the last token)
+  prefill  the whole model on batch 1 x 2048 tokens (logits of the last token): the GPU's busy time (`ratio`), and the
+           wall time of eager forwards as transformers runs them (`eager_ratio`: the host's launch speed sways these,
+           by up to 1.5x between runs; the forward synchronizes, so no CUDA graph can take the host out)
   decode   greedy decoding of 64 tokens at batch 1 and 16 after a 32-token prompt, with a static KV cache and one
            CUDA graph per decode step (the step's inputs, attention mask and positions live in static buffers);
            a variant whose step cannot be captured (bf16_eager synchronizes) is timed eagerly, which its row says
@@ -153,17 +155,32 @@ def time_block(model, T, device):
     return dict(block_us=blk * 1e3, experts_us=exp * 1e3, method=m1 if m1 == m2 else f'{m1}/{m2}')
 
 
-def time_prefill(model, tokens, device, reps=3):
-    "ms of a forward over 1 x `tokens` random tokens (no cache, last token's logits)."
+def gpu_busy_ms(fn, device):
+    "ms the GPU spends in kernels and copies while `fn` runs (torch.profiler; the idle gaps between them left out); wall ms on the CPU."
+    from torch.profiler import ProfilerActivity, profile
+    if device == 'cpu':
+        t = time.perf_counter(); fn(); return (time.perf_counter() - t) * 1e3
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn(); sync(device)
+    return sum(e.self_device_time_total for e in prof.key_averages()) / 1e3
+
+
+def time_prefill(model, tokens, device, reps=5):
+    """{ms, eager_ms} of a forward over 1 x `tokens` random tokens (no cache, last token's logits), each the median of
+    `reps` after a warm-up: `ms` the GPU's busy time (`gpu_busy_ms`: what the kernels take), `eager_ms` the wall time
+    of the eager forward, which also holds the gaps where the GPU waits for the host (transformers' forward synchronizes,
+    so no CUDA graph captures it) and which the host's launch speed sways by up to 1.5x between runs."""
     ids = torch.randint(0, model.config.vocab_size, (1, tokens), device=device)
+    forward = lambda: model(input_ids=ids, use_cache=False, logits_to_keep=1)
     with torch.no_grad():
-        model(input_ids=ids, use_cache=False, logits_to_keep=1)
-        out = []
+        forward()
+        eager = []
         for _ in range(reps):
             sync(device); t = time.perf_counter()
-            model(input_ids=ids, use_cache=False, logits_to_keep=1)
-            sync(device); out.append((time.perf_counter() - t) * 1e3)
-    return sorted(out)[len(out) // 2]
+            forward()
+            sync(device); eager.append((time.perf_counter() - t) * 1e3)
+        busy = sorted(gpu_busy_ms(forward, device) for _ in range(reps))
+    return dict(ms=busy[reps // 2], eager_ms=sorted(eager)[reps // 2])
 
 
 def time_decode(model, batch, new_tokens, prompt, device):
@@ -281,13 +298,13 @@ def main():
             if not attempt(f'{v} pack for T={T}', lambda: install(T)): continue
             r = attempt(f'{v} block T={T}', lambda: time_block(model, T, device))
             if r: rows['block'].append(dict(variant=v, T=T, **r)); print(f"{v:11s} block T={T:5d}: {r}", flush=True)
-        ms = attempt(f'{v} prefill', lambda: install(prefill) and time_prefill(model, prefill, device))
-        if ms: rows['prefill'].append(dict(variant=v, batch=1, tokens=prefill, ms=ms, tokens_per_s=prefill / ms * 1e3))
+        pre = attempt(f'{v} prefill', lambda: install(prefill) and time_prefill(model, prefill, device))
+        if pre: rows['prefill'].append(dict(variant=v, batch=1, tokens=prefill, tokens_per_s=prefill / pre['ms'] * 1e3, **pre))
         for B in batches:
             r = attempt(f'{v} decode B={B}', lambda: install(B) and time_decode(model, B, new_tokens, prompt, device))
             if r: rows['decode'].append(dict(variant=v, batch=B, new_tokens=new_tokens, prompt=prompt, ms_per_step=r[0],
                                              tokens_per_s=B / r[0] * 1e3, method=r[1]))
-        print(f"{v:11s} prefill {ms} ms; decode {[(d['batch'], round(d['ms_per_step'], 2), d['method']) for d in rows['decode'] if d['variant'] == v]}"
+        print(f"{v:11s} prefill {pre and (round(pre['ms'], 2), round(pre['eager_ms'], 2))} ms (GPU busy, eager); decode {[(d['batch'], round(d['ms_per_step'], 2), d['method']) for d in rows['decode'] if d['variant'] == v]}"
               f"  ({time.time() - t0:.0f}s)", flush=True)
 
     for v in [b for b in BF16 if b in a.variants]:
@@ -327,6 +344,7 @@ def main():
     add_ratio(rows['block'], 'T', 'block_us', 'block_ratio', False)
     add_ratio(rows['block'], 'T', 'experts_us', 'experts_ratio', False)
     add_ratio(rows['prefill'], 'tokens', 'tokens_per_s', 'ratio', True)
+    add_ratio(rows['prefill'], 'tokens', 'eager_ms', 'eager_ratio', False)
     add_ratio(rows['decode'], 'batch', 'tokens_per_s', 'ratio', True)
     import triton, transformers
     res = dict(device=torch.cuda.get_device_name() if device != 'cpu' else 'cpu', torch=torch.__version__,
@@ -342,7 +360,9 @@ def main():
                                'layer), RTN weights: for speed only, random weights make accuracy meaningless',
                tiles='default_tile for the tokens per expert of each measurement (T x top-k / experts)',
                block_method=f'CUDA-graph replays over {ROT} random inputs where capturable (eager otherwise, see method)',
-               prefill_method='eager forward, batch 1, no cache, logits of the last token; median of 3 after a warm-up',
+               prefill_method='forward, batch 1, no cache, logits of the last token, after a warm-up: ms (ratio) the median '
+                              'of 5 GPU busy times (torch.profiler: kernels and copies, idle gaps left out), eager_ms '
+                              '(eager_ratio) the median of 5 wall times, which the host\'s launch speed sways',
                decode_method=f'greedy, {prompt}-token prompt, static KV cache, one CUDA graph per decode step where '
                              'capturable (eager otherwise, see method); mean time of the new_tokens steps after warm-up steps',
                seconds=time.time() - t0, **rows)
@@ -356,11 +376,11 @@ def main():
 
 def print_table(res):
     "Speed-ups over bf16, a row per variant."
-    cols = [f"T={T}" for T in sorted({r['T'] for r in res['block']})] + ['prefill'] + \
+    cols = [f"T={T}" for T in sorted({r['T'] for r in res['block']})] + ['prefill', 'pre eag'] + \
            [f"dec B={b}" for b in sorted({r['batch'] for r in res['decode']})]
     get = {}
     for r in res['block']: get[(r['variant'], f"T={r['T']}")] = r.get('block_ratio')
-    for r in res['prefill']: get[(r['variant'], 'prefill')] = r.get('ratio')
+    for r in res['prefill']: get[(r['variant'], 'prefill')], get[(r['variant'], 'pre eag')] = r.get('ratio'), r.get('eager_ratio')
     for r in res['decode']: get[(r['variant'], f"dec B={r['batch']}")] = r.get('ratio')
     print(f"\nspeed-up over bf16 (MoE block of layer 0 at T tokens; whole model: prefill 1x{res['prefill'][0]['tokens'] if res['prefill'] else '?'}, decode)")
     print(f"{'variant':12s} {'bits':>5s} " + ' '.join(f"{c:>8s}" for c in cols))

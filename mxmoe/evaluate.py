@@ -235,6 +235,8 @@ def speed_table(res:dict # the JSON written by bench/e2e_speed.py
     "Speed-ups over bf16 (bf16 time / variant time) of an end-to-end speed result: a row per variant, a column per measurement."
     cols = {}
     for r in res['block']: cols.setdefault(f"block T={r['T']}", {})[r['variant']] = r.get('block_ratio')  # None: no bf16 row
-    for r in res['prefill']: cols.setdefault(f"prefill {r['batch']}x{r['tokens']}", {})[r['variant']] = r.get('ratio')
+    for r in res['prefill']:
+        cols.setdefault(f"prefill {r['batch']}x{r['tokens']}", {})[r['variant']] = r.get('ratio')
+        if 'eager_ratio' in r: cols.setdefault(f"prefill {r['batch']}x{r['tokens']} eager", {})[r['variant']] = r['eager_ratio']
     for r in res['decode']: cols.setdefault(f"decode B={r['batch']}", {})[r['variant']] = r.get('ratio')
     return pd.DataFrame(cols).reindex(list(res['variants']))
