@@ -217,7 +217,7 @@ def main():
     t0 = time.time()
     regimes = sorted({(c, default_tile(c if c != 'mixed225' else 'w2g128', T * MODELS[m][3] / MODELS[m][0]))
                       for c in a.configs for m in a.models for T in a.tokens})
-    tasks = sorted({(c, {16: 1, 32: 32, 64: 64, 128: 512}[tile[0]], DECODE_TILE) for c, tile in regimes})
+    tasks = sorted({(c, {8: 1, 16: 1, 32: 32, 64: 64, 128: 512}[tile[0]], DECODE_TILE) for c, tile in regimes})
     with mp.get_context('spawn').Pool(min(a.workers, len(tasks))) as pool:
         for t in pool.imap_unordered(_precompile, tasks): print('compiled', t, f'{time.time() - t0:.0f}s', flush=True)
     bw, tc = peaks()

@@ -36,7 +36,8 @@ def _run(seeds):
     for s in seeds:
         h, i, w, layer, desc = random_case(s, TEST_GROUPS)
         err, tol = forward_error(h, i, w, layer), forward_tolerance(layer)
-        out.append({**desc, 'gluon': [layer.gate_up.gluon, layer.down.gluon], 'prefill': [layer.gate_up.prefill, layer.down.prefill], 'fused_sum': fused_sum(desc['T'], desc['k']),
+        out.append({**desc, 'gluon': [layer.gate_up.gluon, layer.down.gluon], 'prefill': [layer.gate_up.prefill, layer.down.prefill],
+                    'eight_rows': any(t[0] == 8 for l in (layer.gate_up, layer.down) for _, t in l.branches), 'fused_sum': fused_sum(desc['T'], desc['k']),
                     'err': err, 'tol': tol, 'ok': err < tol})
     return out
 
@@ -95,6 +96,8 @@ def main():
                'max_err_gluon': max([r['err'] for r in recs if any(r['gluon'])], default=None),
                'cases_with_prefill_launch': sum(any(r['prefill']) for r in recs),
                'max_err_prefill': max([r['err'] for r in recs if any(r['prefill'])], default=None),
+               'cases_with_8_row_tile': sum(r['eight_rows'] for r in recs),
+               'max_err_8_row_tile': max([r['err'] for r in recs if r['eight_rows']], default=None),
                'fused_sum_max': FUSED_SUM_MAX, 'cases_with_fused_sum': sum(r['fused_sum'] for r in recs),
                'max_err_fused_sum': max([r['err'] for r in recs if r['fused_sum']], default=None)}
     json.dump({'summary': summary, 'device': torch.cuda.get_device_name(), 'torch': torch.__version__,

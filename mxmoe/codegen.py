@@ -14,15 +14,15 @@ import mxmoe
 from .core import write_atomic, PLAN_LINEARS
 from .allocation import AllocationError
 from .quant import CONFIGS, QTensor, get_config, plain_config, quantize_weight
-from .kernels import (ACT_BF16, ACT_ROT, EP2, FRAGMENT_ROWS, SUM_COLS, PackedWeight, check_tile, grid_bound,
+from .kernels import (ACT_BF16, ACT_ROT, EP2, FRAGMENT_ROWS, SUM_COLS, PackedWeight, TileError, check_tile, fragment_config, grid_bound,
                            group_sums, kernel_constants, launch_params, linear_reference, pack_weight,
                            quantize_activations, route, route_and_sum)
-from .gluon import gluon_kernel, gluon_launch, gluon_linear, prefill_device, prefill_launch, prefill_linear
+from .gluon import gluon_kernel, gluon_launch, gluon_linear, gluon_shape, prefill_device, prefill_launch, prefill_linear
 
 # %% auto #0
-__all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'NARROW_K', 'PREFILL_ROWS', 'CODEGEN_VERSION', 'FUSED_SUM_MAX', 'FORWARD_TOL',
-           'TEST_GROUPS', 'MIXED_225', 'normalize_allocation', 'allocation_hash', 'default_tile', 'uniform_allocation',
-           'ExpertLinear', 'MoELayerWeights', 'pack_layer', 'quantize_expert', 'quantize_layer',
+__all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'FEW_ROWS', 'NARROW_K', 'PREFILL_ROWS', 'CODEGEN_VERSION', 'FUSED_SUM_MAX',
+           'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225', 'normalize_allocation', 'allocation_hash', 'default_tile',
+           'uniform_allocation', 'ExpertLinear', 'MoELayerWeights', 'pack_layer', 'quantize_expert', 'quantize_layer',
            'moe_experts_reference', 'kernel_hash', 'reads_sums', 'generate_source', 'kernel_dir', 'load_kernels',
            'write_kernels', 'compile_sm90', 'ptxas_usage', 'input_sums', 'output_sums', 'launch_linear', 'fused_sum',
            'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error', 'make_case', 'random_case',
@@ -53,18 +53,22 @@ def allocation_hash(allocation:dict) -> str:
 # %% ../nbs/05_codegen.ipynb #318b4a74
 LONG_K = 4096  # input features from which a one-config weight-only decode launch streams two groups per stage
 DECODE_ROWS = 12  # expected rows per expert up to which the 16-row tiles beat the 32-row one
+FEW_ROWS = 6  # expected rows per expert up to which a launch the Gluon decode kernel can run takes the 8-row tile
 NARROW_K = 2048  # input features up to which int8 / fp8-activation launches with many rows take the one-warpgroup (128, 64, 128) tile
 PREFILL_ROWS = 128  # rows per expert from which int8 / fp8-activation launches take mxmoe.gluon.PREFILL_TILE (the prefill kernel)
 
 def default_tile(cfg, # config name or QuantConfig
                  tokens_per_expert:float, # expected rows per expert in a launch
                  k:int|None=None, # the linear's input features, given when every expert of the launch has `cfg`
+                 configs:list|None=None, # every config of the launch (default: `cfg` alone)
+                 gluon_shape:bool=True, # whether the launch's shape lets the Gluon decode kernel run it (`mxmoe.gluon.gluon_shape`)
                 ) -> tuple[int, int, int]:
     "A reasonable tile for `cfg` at `tokens_per_expert` rows per expert."
     cfg = get_config(cfg)
     long_k = cfg.weight_only and cfg.quantized and k is not None and k >= LONG_K and k % 256 == 0
     narrow = cfg.a_bits == 8 and k is not None and k <= NARROW_K and tokens_per_expert < PREFILL_ROWS
-    if tokens_per_expert <= DECODE_ROWS: tile = (16, 64, 256) if long_k else (16, 64, 128)
+    few = gluon_shape and all(fragment_config(c) for c in configs or [cfg]) and tokens_per_expert <= FEW_ROWS
+    if tokens_per_expert <= DECODE_ROWS: tile = (16, 64, 256) if long_k else (8, 64, 128) if few else (16, 64, 128)
     elif tokens_per_expert <= 48: tile = (32, 64, 128)
     elif cfg.weight_only: tile = (128, 128, 64)
     else: tile = (128, 64, 128) if narrow else (128, 128, 128)
@@ -135,11 +139,20 @@ class ExpertLinear:
 
 def _weight_shape(w) -> tuple[int, int]: return tuple((w if isinstance(w, torch.Tensor) else w.q).shape[-2:])
 
+def _check_triton_tiles(name:str, branches:list):
+    "Refuse a launch on the Triton kernel whose branches include a tile that only the Gluon decode kernel runs."
+    if gluon_only := sorted({t for _, t in branches if t[0] < 16}):
+        raise TileError(f"{name}: tile {gluon_only[0]} runs only on the Gluon decode kernel, which this launch cannot be "
+                        f"(it needs every branch a weight-only int config of 1-4 bits with groups of 128 or one scale per "
+                        f"row on mxmoe.gluon.GLUON_TILES, output and input features in multiples of 64 and 128, and "
+                        f"`gluon` on; branches {branches}): give those experts (16, 64, 128)")
+
 def _pack_linear(name:str, weights:list, allocation:dict, gluon:bool=True) -> ExpertLinear:
     "Stack and pack the per-expert `weights` (QTensor, or tensors for bf16) of one linear by branch, in the fragment layout if `gluon` and the Gluon decode kernel can run it; marked for the Gluon prefill kernel if `gluon` and it can run it."
     branches = _branches(allocation, name)
     N, K = _weight_shape(weights[0])
     layout = 'fragment' if gluon and gluon_kernel(branches, N // 2 if name == 'gate_up' else N, K) else 'k'
+    if layout == 'k': _check_triton_tiles(name, branches)
     E = len(weights)
     br = [branches.index(allocation[e][name]) for e in range(E)]
     slot, packed = [0] * E, []
@@ -253,7 +266,10 @@ def _modes(branches) -> list[int]:
 
 def _gluon_flags(a:dict, gluon:tuple) -> tuple[bool, bool]:
     "Per linear, whether its kernel is the Gluon one: asked for (`gluon`) and possible (`gluon_linear`)."
-    return tuple(bool(g) and gluon_linear(_branches(a, l)) for g, l in zip(gluon, LINEARS))
+    flags = tuple(bool(g) and gluon_linear(_branches(a, l)) for g, l in zip(gluon, LINEARS))
+    for f, l in zip(flags, LINEARS):
+        if not f: _check_triton_tiles(l, _branches(a, l))
+    return flags
 
 def kernel_hash(allocation:dict,
                 gluon:tuple=(True, True) # per linear: a Gluon kernel where its branches allow (see `pack_layer`)
@@ -580,6 +596,8 @@ def make_case(E:int, H:int, I:int, k:int, T:int, # experts, hidden, intermediate
                                      # or 'one' (every token on expert 0, k copies)
               seed:int=0, device='cuda') -> tuple:
     "A random layer using every branch of both groups (E >= group size), and a routing: (hidden, index, weights, layer)."
+    sixteen = lambda grp: [(c, (16, *t[1:]) if t[0] < 16 else t) for c, t in grp]  # 8-row tiles need the Gluon kernel
+    gu_group, dn_group = (grp if gluon_shape(n, K) else sixteen(grp) for grp, n, K in ((gu_group, I, H), (dn_group, H, I)))
     g = torch.Generator().manual_seed(seed)
     pick = lambda grp, e: grp[e] if e < len(grp) else grp[int(torch.randint(len(grp), (1,), generator=g))]
     alloc = {e: {'gate_up': pick(gu_group, e), 'down': pick(dn_group, e)} for e in range(E)}
@@ -613,8 +631,8 @@ TEST_GROUPS = [  # branch groups used by the randomized checks: every config, mi
      ('w8', (32, 64, 128)), ('w3', (128, 128, 64))],
     [('w8a8', (16, 64, 128)), ('w8a8fp8', (128, 128, 128)), ('w4a4g128', (64, 128, 128)), ('w4g128', (128, 128, 64)),
      ('bf16', (64, 64, 128)), ('w2g128h', (64, 128, 128))],
-    [('w1g128', (16, 64, 128)), ('w2g128', (32, 64, 128)), ('w3g128', (16, 64, 128)), ('w4g128', (16, 64, 256)),  # Gluon
-     ('w2', (16, 64, 128)), ('w3', (16, 64, 256)), ('w4', (32, 64, 128)), ('w3g128h', (16, 64, 128))],
+    [('w1g128', (16, 64, 128)), ('w2g128', (32, 64, 128)), ('w3g128', (8, 64, 128)), ('w4g128', (16, 64, 256)),  # Gluon
+     ('w2', (16, 64, 128)), ('w3', (16, 64, 256)), ('w4', (32, 64, 128)), ('w3g128h', (8, 64, 128))],
     [('w8a8', (128, 64, 128)), ('w8a8fp8', (128, 64, 128)), ('w4a4g128', (128, 64, 128)), ('w4g128', (128, 64, 128)),  # 4 warps
      ('bf16', (128, 64, 128)), ('w2g128', (64, 64, 128))],
     [('w8a8', (128, 128, 128))], [('w8a8fp8', (128, 128, 128))],  # one branch: the Gluon prefill kernel (Hopper, K of whole 16 bytes)
@@ -627,8 +645,8 @@ def cycle_allocation(n_experts:int, # experts of the layer
                     ) -> dict:
     "An allocation mixing `configs` over the experts."
     n = len(configs)
-    return {e: {'gate_up': (configs[e % n], default_tile(configs[e % n], tokens_per_expert)),
-                'down': (configs[(e + 1) % n], default_tile(configs[(e + 1) % n], tokens_per_expert))}
+    tile = lambda c: default_tile(c, tokens_per_expert, configs=configs)
+    return {e: {'gate_up': (configs[e % n], tile(configs[e % n])), 'down': (configs[(e + 1) % n], tile(configs[(e + 1) % n]))}
             for e in range(n_experts)}
 
 MIXED_225 = ['w1g128', 'w2g128', 'w3g128', 'w2g128']  # averages 2.25 bits per weight

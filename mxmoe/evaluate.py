@@ -14,6 +14,7 @@ from .core import MxMoEError, moe_layers, MoELayer, PLAN_LINEARS, plan_weight, o
 from .quant import QTensor, get_config, rotated_config, rtn_quantize, weight_of, fake_qlinear
 from .allocation import layer_allocation
 from .codegen import MoELayerWeights, default_tile, moe_experts_forward, pack_layer
+from .gluon import gluon_shape
 
 # %% auto #0
 __all__ = ['Key', 'Quantizer', 'QUANT_FORMAT', 'uniform_plan', 'rtn_quantizer', 'apply_plan_', 'quantize_activations_',
@@ -98,7 +99,8 @@ def kernel_allocation(layer:MoELayer, plan:dict[Key, str],
     configs = {lin: [plan.get((layer.index, e, lin), 'bf16') for e in range(layer.n_experts)] for lin in PLAN_LINEARS}
     k = {lin: (layer.hidden_size if lin == 'gate_up' else layer.intermediate_size) if len(set(cs)) == 1 else None
          for lin, cs in configs.items()}  # `default_tile` takes K only for a launch of one config
-    def planned(e, lin): return configs[lin][e], default_tile(configs[lin][e], tokens_per_expert, k[lin])
+    fits = {'gate_up': gluon_shape(layer.intermediate_size, layer.hidden_size), 'down': gluon_shape(layer.hidden_size, layer.intermediate_size)}
+    def planned(e, lin): return configs[lin][e], default_tile(configs[lin][e], tokens_per_expert, k[lin], configs[lin], fits[lin])
     a = layer_allocation(allocation, layer.index) if allocation is not None else {
         e: {lin: planned(e, lin) for lin in PLAN_LINEARS} for e in range(layer.n_experts)}
     qts = qts or {}

@@ -173,6 +173,7 @@ def unpack_weight(pw:PackedWeight) -> QTensor|torch.Tensor:
 
 # %% ../nbs/05a_kernels.ipynb #93ab3fce
 TILES: list[tuple[int, int, int]] = [  # (BLOCK_M tokens, BLOCK_N out features, BLOCK_K)
+    (8, 64, 128),  # decode, the Gluon kernel only (`mxmoe.gluon.GLUON_TILES`): a handful of tokens per expert
     (16, 32, 128), (16, 64, 128), (16, 64, 256), (16, 128, 128),  # decode: few tokens per expert
     (32, 64, 128), (64, 64, 128), (64, 128, 128),  # tens of tokens per expert
     (128, 64, 128), (128, 128, 64), (128, 128, 128),  # prefill
@@ -185,6 +186,9 @@ def check_tile(cfg:QuantConfig|str, tile) -> tuple[int, int, int]:
     "`tile` as a tuple, after checking that it is in `TILES` and can run `cfg`."
     cfg, tile = get_config(cfg), tuple(int(t) for t in tile)
     if tile not in TILES: raise TileError(f"Tile {tile} is not in mxmoe.kernels.TILES; pick one of {TILES}")
+    if tile[0] < 16 and not fragment_config(cfg):
+        raise TileError(f"Tile {tile} runs only on the Gluon decode kernel, whose configs are weight-only int of 1-4 bits "
+                        f"with groups of 128 or one scale per row; {cfg.name} needs a tile of 16 rows or more, e.g. (16, 64, 128)")
     if cfg.a_bits == 4 and tile[2] != cfg.group_size:
         raise TileError(f"{cfg.name} rescales every {cfg.group_size}-group's integer product: BLOCK_K must be "
                         f"{cfg.group_size}, got tile {tile}")
