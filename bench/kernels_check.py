@@ -16,7 +16,7 @@ import torch
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
 from mxmoe.gluon import _codes, acc_layout, word_layout
-from mxmoe.kernels import pack_fragments
+from mxmoe.kernels import gluon_only, pack_fragments
 
 
 def _precompile(task):
@@ -37,7 +37,7 @@ def _run(seeds):
         h, i, w, layer, desc = random_case(s, TEST_GROUPS)
         err, tol = forward_error(h, i, w, layer), forward_tolerance(layer)
         out.append({**desc, 'gluon': [layer.gate_up.gluon, layer.down.gluon], 'prefill': [layer.gate_up.prefill, layer.down.prefill],
-                    'eight_rows': any(t[0] == 8 for l in (layer.gate_up, layer.down) for _, t in l.branches), 'fused_sum': fused_sum(desc['T'], desc['k']),
+                    'eight_rows': any(gluon_only(t) for l in (layer.gate_up, layer.down) for _, t in l.branches), 'fused_sum': fused_sum(desc['T'], desc['k']),
                     'err': err, 'tol': tol, 'ok': err < tol})
     return out
 

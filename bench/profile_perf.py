@@ -60,7 +60,7 @@ def main():
     end = t0 + args.budget_s
     os.environ.setdefault('MXMOE_KERNEL_DIR', tempfile.mkdtemp(prefix='mxmoe_kernels_'))
     from mxmoe.quant import CONFIGS
-    from mxmoe.kernels import TILES, ROUTE_SMALL, check_tile, TileError
+    from mxmoe.kernels import TILES, ROUTE_SMALL, check_tile, gluon_only, TileError
     from mxmoe.codegen import LINEARS, pack_layer, quantize_expert
     from mxmoe import perf as P
     from mxmoe.gluon import gluon_branch, prefill_linear
@@ -169,7 +169,7 @@ def main():
 
     def also_triton(c, t):
         "Whether a Gluon kernel runs (c, t) alone, so that the Triton kernel's profile (inside launches it cannot take) is measured too (tiles of 16 rows or more: the Triton kernel's)."
-        return (gluon_branch(c, t) and t[0] >= 16) or prefill_linear([(c, t)], 128)  # (8, 64, 128) has no Triton twin
+        return (gluon_branch(c, t) and not gluon_only(t)) or prefill_linear([(c, t)], 128)
 
     def profile_pair(c, t, host=None, gluon=True):
         "Profile (c, t) in the kernel a layer packs it into (gluon=False: the Triton kernel even where the Gluon one could run)."

@@ -14,7 +14,7 @@ import mxmoe
 from .core import write_atomic, PLAN_LINEARS
 from .allocation import AllocationError
 from .quant import CONFIGS, QTensor, get_config, plain_config, quantize_weight
-from .kernels import (ACT_BF16, ACT_ROT, EP2, FRAGMENT_ROWS, SUM_COLS, PackedWeight, TileError, check_tile, fragment_config, grid_bound,
+from .kernels import (ACT_BF16, ACT_ROT, EP2, FRAGMENT_ROWS, SUM_COLS, PackedWeight, TileError, check_tile, fragment_config, gluon_only, grid_bound,
                            group_sums, kernel_constants, launch_params, linear_reference, pack_weight,
                            quantize_activations, route, route_and_sum)
 from .gluon import gluon_kernel, gluon_launch, gluon_linear, gluon_shape, prefill_device, prefill_launch, prefill_linear
@@ -141,8 +141,8 @@ def _weight_shape(w) -> tuple[int, int]: return tuple((w if isinstance(w, torch.
 
 def _check_triton_tiles(name:str, branches:list):
     "Refuse a launch on the Triton kernel whose branches include a tile that only the Gluon decode kernel runs."
-    if gluon_only := sorted({t for _, t in branches if t[0] < 16}):
-        raise TileError(f"{name}: tile {gluon_only[0]} runs only on the Gluon decode kernel, which this launch cannot be "
+    if tiles := sorted({t for _, t in branches if gluon_only(t)}):
+        raise TileError(f"{name}: tile {tiles[0]} runs only on the Gluon decode kernel, which this launch cannot be "
                         f"(it needs every branch a weight-only int config of 1-4 bits with groups of 128 or one scale per "
                         f"row on mxmoe.gluon.GLUON_TILES, output and input features in multiples of 64 and 128, and "
                         f"`gluon` on; branches {branches}): give those experts (16, 64, 128)")
@@ -596,7 +596,7 @@ def make_case(E:int, H:int, I:int, k:int, T:int, # experts, hidden, intermediate
                                      # or 'one' (every token on expert 0, k copies)
               seed:int=0, device='cuda') -> tuple:
     "A random layer using every branch of both groups (E >= group size), and a routing: (hidden, index, weights, layer)."
-    sixteen = lambda grp: [(c, (16, *t[1:]) if t[0] < 16 else t) for c, t in grp]  # 8-row tiles need the Gluon kernel
+    sixteen = lambda grp: [(c, (16, *t[1:]) if gluon_only(t) else t) for c, t in grp]  # 8-row tiles need the Gluon kernel
     gu_group, dn_group = (grp if gluon_shape(n, K) else sixteen(grp) for grp, n, K in ((gu_group, I, H), (dn_group, H, I)))
     g = torch.Generator().manual_seed(seed)
     pick = lambda grp, e: grp[e] if e < len(grp) else grp[int(torch.randint(len(grp), (1,), generator=g))]

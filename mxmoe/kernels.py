@@ -17,8 +17,8 @@ from .quant import CONFIGS, QTensor, QuantConfig, get_config, fake_qlinear, hada
 __all__ = ['PLANES', 'K_ALIGN', 'FRAGMENT_ROWS', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'ACT_ROT', 'ACT_MODES',
            'EP2', 'SUM_COLS', 'SUM_ROWS', 'ROUTE_SMALL', 'ROUTE_ONE', 'ONE_ROW_K', 'PackError', 'pack_codes',
            'unpack_codes', 'PackedWeight', 'fragment_order', 'pack_fragments', 'unpack_fragments', 'fragment_config',
-           'pack_weight', 'unpack_weight', 'TileError', 'check_tile', 'launch_params', 'kernel_constants', 'find_tile',
-           'grid_bound', 'tile_schedule', 'gate_up_tile', 'down_tile', 'sum_topk', 'group_sums', 'route',
+           'pack_weight', 'unpack_weight', 'TileError', 'gluon_only', 'check_tile', 'launch_params', 'kernel_constants',
+           'find_tile', 'grid_bound', 'tile_schedule', 'gate_up_tile', 'down_tile', 'sum_topk', 'group_sums', 'route',
            'route_and_sum', 'quantize_activations', 'linear_reference']
 
 # %% ../nbs/05a_kernels.ipynb #1357d76a
@@ -182,11 +182,15 @@ TILES: list[tuple[int, int, int]] = [  # (BLOCK_M tokens, BLOCK_N out features, 
 class TileError(MxMoEError, ValueError):
     "A tile is unknown or cannot run a config."
 
+def gluon_only(tile) -> bool:
+    "Whether only the Gluon decode kernel runs `tile`: fewer than the 16 rows a Triton `tl.dot` needs."
+    return tile[0] < 16
+
 def check_tile(cfg:QuantConfig|str, tile) -> tuple[int, int, int]:
     "`tile` as a tuple, after checking that it is in `TILES` and can run `cfg`."
     cfg, tile = get_config(cfg), tuple(int(t) for t in tile)
     if tile not in TILES: raise TileError(f"Tile {tile} is not in mxmoe.kernels.TILES; pick one of {TILES}")
-    if tile[0] < 16 and not fragment_config(cfg):
+    if gluon_only(tile) and not fragment_config(cfg):
         raise TileError(f"Tile {tile} runs only on the Gluon decode kernel, whose configs are weight-only int of 1-4 bits "
                         f"with groups of 128 or one scale per row; {cfg.name} needs a tile of 16 rows or more, e.g. (16, 64, 128)")
     if cfg.a_bits == 4 and tile[2] != cfg.group_size:
