@@ -33,7 +33,7 @@ STAGES = None  # --stages: num_stages of the generated Triton launches (a probe)
 
 def allocation(config, E, tokens_per_expert, H=None, I=None):
     from mxmoe.codegen import MIXED_225, cycle_allocation, uniform_allocation
-    if config == 'mixed225': a = cycle_allocation(E, MIXED_225, tokens_per_expert)
+    if config == 'mixed225': a = cycle_allocation(E, MIXED_225, tokens_per_expert, hidden=H, intermediate=I)
     else: a = uniform_allocation(E, config, tokens_per_expert=tokens_per_expert, hidden=H, intermediate=I)
     if DECODE_TILE and tokens_per_expert <= 16 and config != 'w8a8' and not config.startswith('w8a8'):
         a = {e: {l: (c, DECODE_TILE) for l, (c, _) in v.items()} for e, v in a.items()}

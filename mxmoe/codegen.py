@@ -51,7 +51,7 @@ def allocation_hash(allocation:dict) -> str:
     return hashlib.sha1(json.dumps(canon).encode()).hexdigest()[:12]
 
 # %% ../nbs/05_codegen.ipynb #318b4a74
-LONG_K = 4096  # input features from which a one-config weight-only decode launch streams two groups per stage
+LONG_K = 4096  # input features from which a weight-only decode launch streams two groups per stage (mixed configs: on 8 rows)
 DECODE_ROWS = 12  # expected rows per expert up to which the 16-row tiles beat the 32-row one
 FEW_ROWS = 6  # expected rows per expert up to which a launch the Gluon decode kernel can run takes the 8-row tile
 NARROW_K = 2048  # input features up to which int8 / fp8-activation launches with many rows take the one-warpgroup (128, 64, 128) tile
@@ -59,16 +59,18 @@ PREFILL_ROWS = 128  # rows per expert from which int8 / fp8-activation launches 
 
 def default_tile(cfg, # config name or QuantConfig
                  tokens_per_expert:float, # expected rows per expert in a launch
-                 k:int|None=None, # the linear's input features, given when every expert of the launch has `cfg`
+                 k:int|None=None, # the linear's input features (unknown: no long-K or short-K tile)
                  configs:list|None=None, # every config of the launch (default: `cfg` alone)
                  gluon_shape:bool=True, # whether the launch's shape lets the Gluon decode kernel run it (`mxmoe.gluon.gluon_shape`)
                 ) -> tuple[int, int, int]:
     "A reasonable tile for `cfg` at `tokens_per_expert` rows per expert."
-    cfg = get_config(cfg)
+    cfg, configs = get_config(cfg), [get_config(c) for c in configs or [cfg]]
+    one = all(c.name == cfg.name for c in configs)  # every expert of the launch has `cfg`
     long_k = cfg.weight_only and cfg.quantized and k is not None and k >= LONG_K and k % 256 == 0
-    narrow = cfg.a_bits == 8 and k is not None and k <= NARROW_K and tokens_per_expert < PREFILL_ROWS
-    few = gluon_shape and all(fragment_config(c) for c in configs or [cfg]) and tokens_per_expert <= FEW_ROWS
-    if tokens_per_expert <= DECODE_ROWS: tile = (16, 64, 256) if long_k else (8, 64, 128) if few else (16, 64, 128)
+    narrow = one and cfg.a_bits == 8 and k is not None and k <= NARROW_K and tokens_per_expert < PREFILL_ROWS
+    few = gluon_shape and all(fragment_config(c) for c in configs) and tokens_per_expert <= FEW_ROWS
+    if tokens_per_expert <= DECODE_ROWS:
+        tile = (16, 64, 256) if long_k and one else (8, 64, 256 if long_k else 128) if few else (16, 64, 128)
     elif tokens_per_expert <= 48: tile = (32, 64, 128)
     elif cfg.weight_only: tile = (128, 128, 64)
     else: tile = (128, 64, 128) if narrow else (128, 128, 128)
@@ -632,7 +634,7 @@ TEST_GROUPS = [  # branch groups used by the randomized checks: every config, mi
     [('w8a8', (16, 64, 128)), ('w8a8fp8', (128, 128, 128)), ('w4a4g128', (64, 128, 128)), ('w4g128', (128, 128, 64)),
      ('bf16', (64, 64, 128)), ('w2g128h', (64, 128, 128))],
     [('w1g128', (16, 64, 128)), ('w2g128', (32, 64, 128)), ('w3g128', (8, 64, 128)), ('w4g128', (16, 64, 256)),  # Gluon
-     ('w2', (16, 64, 128)), ('w3', (16, 64, 256)), ('w4', (32, 64, 128)), ('w3g128h', (8, 64, 128))],
+     ('w2', (8, 64, 256)), ('w3', (16, 64, 256)), ('w4', (32, 64, 128)), ('w3g128h', (8, 64, 128))],
     [('w8a8', (128, 64, 128)), ('w8a8fp8', (128, 64, 128)), ('w4a4g128', (128, 64, 128)), ('w4g128', (128, 64, 128)),  # 4 warps
      ('bf16', (128, 64, 128)), ('w2g128', (64, 64, 128))],
     [('w8a8', (128, 128, 128))], [('w8a8fp8', (128, 128, 128))],  # one branch: the Gluon prefill kernel (Hopper, K of whole 16 bytes)
@@ -641,12 +643,15 @@ TEST_GROUPS = [  # branch groups used by the randomized checks: every config, mi
 # %% ../nbs/05_codegen.ipynb #f5b2ac02
 def cycle_allocation(n_experts:int, # experts of the layer
                      configs:list[str], # expert e's gate_up gets configs[e % n], its down configs[(e + 1) % n]
-                     tokens_per_expert:float=1 # picks the tiles with `default_tile`
+                     tokens_per_expert:float=1, # picks the tiles with `default_tile`
+                     hidden:int|None=None, intermediate:int|None=None, # the layer's H and expert I: tiles for its shape
                     ) -> dict:
     "An allocation mixing `configs` over the experts."
-    n = len(configs)
-    tile = lambda c: default_tile(c, tokens_per_expert, configs=configs)
-    return {e: {'gate_up': (configs[e % n], tile(configs[e % n])), 'down': (configs[(e + 1) % n], tile(configs[(e + 1) % n]))}
+    n, dims = len(configs), {'gate_up': (hidden, intermediate), 'down': (intermediate, hidden)}  # (K, output features)
+    def planned(c, lin):
+        k, n_out = dims[lin]
+        return c, default_tile(c, tokens_per_expert, k, configs, None in (k, n_out) or gluon_shape(n_out, k))
+    return {e: {'gate_up': planned(configs[e % n], 'gate_up'), 'down': planned(configs[(e + 1) % n], 'down')}
             for e in range(n_experts)}
 
 MIXED_225 = ['w1g128', 'w2g128', 'w3g128', 'w2g128']  # averages 2.25 bits per weight

@@ -97,8 +97,7 @@ def kernel_allocation(layer:MoELayer, plan:dict[Key, str],
                      ) -> dict:
     "`layer`'s {expert: {linear: (config, tile)}} as `mxmoe.codegen` takes it: from `allocation`, else `plan` (bf16 where it is silent) and `default_tile`."
     configs = {lin: [plan.get((layer.index, e, lin), 'bf16') for e in range(layer.n_experts)] for lin in PLAN_LINEARS}
-    k = {lin: (layer.hidden_size if lin == 'gate_up' else layer.intermediate_size) if len(set(cs)) == 1 else None
-         for lin, cs in configs.items()}  # `default_tile` takes K only for a launch of one config
+    k = {'gate_up': layer.hidden_size, 'down': layer.intermediate_size}
     fits = {'gate_up': gluon_shape(layer.intermediate_size, layer.hidden_size), 'down': gluon_shape(layer.hidden_size, layer.intermediate_size)}
     def planned(e, lin): return configs[lin][e], default_tile(configs[lin][e], tokens_per_expert, k[lin], configs[lin], fits[lin])
     a = layer_allocation(allocation, layer.index) if allocation is not None else {

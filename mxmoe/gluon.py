@@ -24,7 +24,7 @@ _tma_load = getattr(tma, 'async_load', None) or tma.async_copy_global_to_shared
 _barrier = getattr(gl, 'thread_barrier', None) or gl.barrier
 
 # %% ../nbs/05b_gluon.ipynb #08e01cc8
-GLUON_TILES = [(8, 64, 128), (16, 64, 128), (16, 64, 256), (32, 64, 128)]  # (BLOCK_M, BLOCK_N, BLOCK_K): one warpgroup, one or two groups a stage
+GLUON_TILES = [(8, 64, 128), (8, 64, 256), (16, 64, 128), (16, 64, 256), (32, 64, 128)]  # (BLOCK_M, BLOCK_N, BLOCK_K): one warpgroup, one or two groups a stage
 STAGES = gl.constexpr(3)  # cp.async ring depth (stages in flight + the one computed)
 BLOCK_ROWS = gl.constexpr(FRAGMENT_ROWS)  # a tile's weight rows: one row block of the fragment layout
 
