@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_allocation.ipynb #71bf12d9
 from __future__ import annotations
-import dataclasses, functools, heapq, json, math
+import dataclasses, functools, heapq, itertools, json, math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -14,14 +14,16 @@ from .core import MxMoEError, moe_layers, write_atomic
 from .quant import CONFIGS, WEIGHT_ONLY, WEIGHT_ACT, QuantConfigError, get_config, rotated_config
 from .core import PLAN_LINEARS
 from .kernels import TILES, TileError, check_tile
+from .gluon import gluon_kernel
 
 # %% auto #0
 __all__ = ['LINEAR_KINDS', 'CANDIDATE_SETS', 'DEFAULT_TILES', 'TABLE_COLUMNS', 'SOLVERS', 'TIE', 'SCOPES', 'SCHEMA_VERSION',
-           'AllocationError', 'candidate_configs', 'ModelShape', 'model_shape', 'select_sensitivity', 'CostModel',
-           'RooflineCost', 'AllocationProblem', 'build_problem', 'objective', 'Point', 'least_budget', 'solve_choices',
-           'supported_frontiers', 'pick', 'sampled_frontier', 'linearized', 'allocation_dict', 'allocate',
-           'validate_allocation', 'save_allocation', 'load_allocation', 'allocation_frame', 'allocation_plan',
-           'layer_allocation', 'expert_bits', 'plot_allocation', 'covered_sets', 'make_explorer']
+           'EIGHT_ROW_TWINS', 'AllocationError', 'candidate_configs', 'ModelShape', 'model_shape', 'select_sensitivity',
+           'CostModel', 'RooflineCost', 'AllocationProblem', 'build_problem', 'objective', 'Point', 'least_budget',
+           'solve_choices', 'supported_frontiers', 'pick', 'sampled_frontier', 'linearized', 'allocation_dict',
+           'allocate', 'eight_row_launches', 'validate_allocation', 'save_allocation', 'load_allocation',
+           'allocation_frame', 'allocation_plan', 'layer_allocation', 'expert_bits', 'plot_allocation', 'covered_sets',
+           'make_explorer']
 
 # %% ../nbs/04_allocation.ipynb #04aa872e
 class AllocationError(MxMoEError):
@@ -468,10 +470,13 @@ def allocate(p:AllocationProblem, # Δ, T and bits from `build_problem`
              scope:str='layer', # 'layer': the budget holds in every layer (MxMoE); 'global': across the model
              solver:str='dp', # 'dp': exact dynamic programme; 'cbc': the ILP in python-mip/CBC
              rounds:int=3, # re-solves with the costs linearized at the last pick (cost models with `block_us` only)
+             eight_rows:bool=True, # then move launches to the Gluon kernel's 8-row tiles where `block_us` says faster
             ) -> dict:
     "Choose a config and a tile for every expert linear; returns the allocation file's content."
     choice = solve_choices(p, budget, r, scope, solver)
-    if hasattr(p.cost, 'block_us'): p, choice = _relinearized_pick(p, choice, budget, r, scope, solver, rounds)
+    if hasattr(p.cost, 'block_us'):
+        p, choice = _relinearized_pick(p, choice, budget, r, scope, solver, rounds)
+        if eight_rows: p = eight_row_launches(p, choice)
     return allocation_dict(p, choice, budget, r, scope)
 
 def _relinearized_pick(p:AllocationProblem, choice:np.ndarray, budget:float, r:float, scope:str, solver:str, rounds:int
@@ -490,6 +495,33 @@ def _relinearized_pick(p:AllocationProblem, choice:np.ndarray, budget:float, r:f
         if (j := exact(p, choice)) <= best[0]: best = (j, p, choice)  # a tie: the later problem, linearized closer to the pick
         if same: break
     return best[1], best[2]
+
+EIGHT_ROW_TWINS = {(16, 64, 128): (8, 64, 128), (16, 64, 256): (8, 64, 256)}  # the Gluon decode kernel's 16-row tiles -> 8-row twins
+
+def _retiled(p:AllocationProblem, choice:np.ndarray, rows:np.ndarray, tiles:list) -> AllocationProblem:
+    "`p` with the chosen tile of each of `rows` replaced by `tiles` (added to `p.tiles` where new)."
+    all_tiles = p.tiles + tuple(t for t in dict.fromkeys(tiles) if t not in p.tiles)
+    tile = p.tile.copy()
+    tile[rows, choice[rows]] = [all_tiles.index(t) for t in tiles]
+    return dataclasses.replace(p, tiles=all_tiles, tile=tile)
+
+def eight_row_launches(p:AllocationProblem, choice:np.ndarray) -> AllocationProblem:
+    """`p` with every launch (layer, linear) that the Gluon decode kernel would run whole on the 8-row twins of its
+    tiles (`EIGHT_ROW_TWINS`) moved to them where the cost model's `block_us` predicts the layer faster; a launch moves
+    whole, since no Triton tile has 8 rows, and stays where the cost model cannot price the twins."""
+    tok = _layer_tokens(p)
+    for l, lin in itertools.product(p.shape.layers, LINEAR_KINDS):
+        rows = np.flatnonzero((p.layer == l) & (p.linear == lin))
+        tiles = [p.tiles[p.tile[w, choice[w]]] for w in rows]
+        if not all(t in EIGHT_ROW_TWINS for t in tiles): continue
+        twins = [EIGHT_ROW_TWINS[t] for t in tiles]
+        n_out = p.shape.intermediate if lin == 'gate_up' else p.shape.hidden  # gate and up halves each
+        if not gluon_kernel({(p.configs[choice[w]], t) for w, t in zip(rows, twins)}, n_out, p.shape.nk(lin)[1]): continue
+        q, t = _retiled(p, choice, rows, twins), tok.loc[l].to_numpy()
+        try: faster = p.cost.block_us(p.shape, t, _layer_choices(q, choice, l)) < p.cost.block_us(p.shape, t, _layer_choices(p, choice, l))
+        except MxMoEError: faster = False  # e.g. a perf table without profiles of the 8-row tiles
+        if faster: p = q
+    return p
 
 # %% ../nbs/04_allocation.ipynb #f569285c
 _KEYS = ('schema_version', 'model_id', 'shape', 'budget', 'budget_scope', 'r', 'candidates', 'tiles', 'method', 'loss_kind',
