@@ -20,13 +20,13 @@ from .kernels import (ACT_BF16, ACT_ROT, EP2, FRAGMENT_ROWS, SUM_COLS, PackedWei
 from .gluon import gluon_kernel, gluon_launch, gluon_linear, gluon_shape, prefill_device, prefill_launch, prefill_linear
 
 # %% auto #0
-__all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'FEW_ROWS', 'NARROW_K', 'PREFILL_ROWS', 'CODEGEN_VERSION', 'FUSED_SUM_MAX',
-           'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225', 'normalize_allocation', 'allocation_hash', 'default_tile',
-           'uniform_allocation', 'ExpertLinear', 'MoELayerWeights', 'pack_layer', 'quantize_expert', 'quantize_layer',
-           'moe_experts_reference', 'kernel_hash', 'reads_sums', 'generate_source', 'kernel_dir', 'load_kernels',
-           'write_kernels', 'compile_sm90', 'ptxas_usage', 'input_sums', 'output_sums', 'launch_linear', 'fused_sum',
-           'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error', 'make_case', 'random_case',
-           'cycle_allocation', 'example_allocations', 'write_example_kernels']
+__all__ = ['LINEARS', 'LONG_K', 'DECODE_ROWS', 'FEW_ROWS', 'TWO_BLOCK_ROWS', 'NARROW_K', 'PREFILL_ROWS', 'CODEGEN_VERSION',
+           'FUSED_SUM_MAX', 'FORWARD_TOL', 'TEST_GROUPS', 'MIXED_225', 'normalize_allocation', 'allocation_hash',
+           'default_tile', 'uniform_allocation', 'ExpertLinear', 'MoELayerWeights', 'pack_layer', 'quantize_expert',
+           'quantize_layer', 'moe_experts_reference', 'kernel_hash', 'reads_sums', 'generate_source', 'kernel_dir',
+           'load_kernels', 'write_kernels', 'compile_sm90', 'ptxas_usage', 'input_sums', 'output_sums', 'launch_linear',
+           'fused_sum', 'moe_experts_forward', 'time_linear', 'forward_tolerance', 'forward_error', 'make_case',
+           'random_case', 'cycle_allocation', 'example_allocations', 'write_example_kernels']
 
 # %% ../nbs/05_codegen.ipynb #7439db9e
 LINEARS = tuple(PLAN_LINEARS)  # ('gate_up', 'down'): gate and up share one config
@@ -54,14 +54,23 @@ def allocation_hash(allocation:dict) -> str:
 LONG_K = 4096  # input features from which a weight-only decode launch streams two groups per stage (mixed configs: on 8 rows)
 DECODE_ROWS = 12  # expected rows per expert up to which the 16-row tiles beat the 32-row one
 FEW_ROWS = 6  # expected rows per expert up to which a launch the Gluon decode kernel can run takes the 8-row tile
+TWO_BLOCK_ROWS = 1  # expected rows per expert from which such a down launch runs two row blocks a program, (8, 128, 128)
 NARROW_K = 2048  # input features up to which int8 / fp8-activation launches with many rows take the one-warpgroup (128, 64, 128) tile
 PREFILL_ROWS = 128  # rows per expert from which int8 / fp8-activation launches take mxmoe.gluon.PREFILL_TILE (the prefill kernel)
+
+def _decode_tile(tokens_per_expert:float, long_k:bool, one:bool, few:bool, linear:str|None) -> tuple[int, int, int]:
+    "`default_tile` up to `DECODE_ROWS` rows an expert: two groups a stage for long K, 8 rows where the Gluon kernel runs the whole launch."
+    if long_k and one: return (16, 64, 256)
+    if not few: return (16, 64, 128)
+    if long_k: return (8, 64, 256)
+    return (8, 128 if linear == 'down' and tokens_per_expert >= TWO_BLOCK_ROWS else 64, 128)
 
 def default_tile(cfg, # config name or QuantConfig
                  tokens_per_expert:float, # expected rows per expert in a launch
                  k:int|None=None, # the linear's input features (unknown: no long-K or short-K tile)
                  configs:list|None=None, # every config of the launch (default: `cfg` alone)
                  gluon_shape:bool=True, # whether the launch's shape lets the Gluon decode kernel run it (`mxmoe.gluon.gluon_shape`)
+                 linear:str|None=None, # 'gate_up' or 'down' (the two-row-block 8-row tile is down's)
                 ) -> tuple[int, int, int]:
     "A reasonable tile for `cfg` at `tokens_per_expert` rows per expert."
     cfg, configs = get_config(cfg), [get_config(c) for c in configs or [cfg]]
@@ -69,8 +78,7 @@ def default_tile(cfg, # config name or QuantConfig
     long_k = cfg.weight_only and cfg.quantized and k is not None and k >= LONG_K and k % 256 == 0
     narrow = one and cfg.a_bits == 8 and k is not None and k <= NARROW_K and tokens_per_expert < PREFILL_ROWS
     few = gluon_shape and all(fragment_config(c) for c in configs) and tokens_per_expert <= FEW_ROWS
-    if tokens_per_expert <= DECODE_ROWS:
-        tile = (16, 64, 256) if long_k and one else (8, 64, 256 if long_k else 128) if few else (16, 64, 128)
+    if tokens_per_expert <= DECODE_ROWS: tile = _decode_tile(tokens_per_expert, long_k, one, few, linear)
     elif tokens_per_expert <= 48: tile = (32, 64, 128)
     elif cfg.weight_only: tile = (128, 128, 64)
     else: tile = (128, 64, 128) if narrow else (128, 128, 128)
@@ -84,8 +92,8 @@ def uniform_allocation(n_experts:int, # experts of the layer
                       ) -> dict:
     "An allocation giving every expert the same configs."
     down = down or gate_up
-    return {e: {'gate_up': (gate_up, default_tile(gate_up, tokens_per_expert, hidden)),
-                'down': (down, default_tile(down, tokens_per_expert, intermediate))} for e in range(n_experts)}
+    return {e: {'gate_up': (gate_up, default_tile(gate_up, tokens_per_expert, hidden, linear='gate_up')),
+                'down': (down, default_tile(down, tokens_per_expert, intermediate, linear='down'))} for e in range(n_experts)}
 
 # %% ../nbs/05_codegen.ipynb #3d15ebc1
 def _config_order(name:str) -> tuple[int, bool]:
@@ -634,7 +642,7 @@ TEST_GROUPS = [  # branch groups used by the randomized checks: every config, mi
     [('w8a8', (16, 64, 128)), ('w8a8fp8', (128, 128, 128)), ('w4a4g128', (64, 128, 128)), ('w4g128', (128, 128, 64)),
      ('bf16', (64, 64, 128)), ('w2g128h', (64, 128, 128))],
     [('w1g128', (16, 64, 128)), ('w2g128', (32, 64, 128)), ('w3g128', (8, 64, 128)), ('w4g128', (16, 64, 256)),  # Gluon
-     ('w2', (8, 64, 256)), ('w3', (16, 64, 256)), ('w4', (32, 64, 128)), ('w3g128h', (8, 64, 128))],
+     ('w2', (8, 64, 256)), ('w3', (16, 64, 256)), ('w4', (8, 128, 128)), ('w3g128h', (8, 64, 128))],
     [('w8a8', (128, 64, 128)), ('w8a8fp8', (128, 64, 128)), ('w4a4g128', (128, 64, 128)), ('w4g128', (128, 64, 128)),  # 4 warps
      ('bf16', (128, 64, 128)), ('w2g128', (64, 64, 128))],
     [('w8a8', (128, 128, 128))], [('w8a8fp8', (128, 128, 128))],  # one branch: the Gluon prefill kernel (Hopper, K of whole 16 bytes)
@@ -650,7 +658,7 @@ def cycle_allocation(n_experts:int, # experts of the layer
     n, dims = len(configs), {'gate_up': (hidden, intermediate), 'down': (intermediate, hidden)}  # (K, output features)
     def planned(c, lin):
         k, n_out = dims[lin]
-        return c, default_tile(c, tokens_per_expert, k, configs, None in (k, n_out) or gluon_shape(n_out, k))
+        return c, default_tile(c, tokens_per_expert, k, configs, None in (k, n_out) or gluon_shape(n_out, k), lin)
     return {e: {'gate_up': planned(configs[e % n], 'gate_up'), 'down': planned(configs[(e + 1) % n], 'down')}
             for e in range(n_experts)}
 

@@ -99,7 +99,7 @@ def kernel_allocation(layer:MoELayer, plan:dict[Key, str],
     configs = {lin: [plan.get((layer.index, e, lin), 'bf16') for e in range(layer.n_experts)] for lin in PLAN_LINEARS}
     k = {'gate_up': layer.hidden_size, 'down': layer.intermediate_size}
     fits = {'gate_up': gluon_shape(layer.intermediate_size, layer.hidden_size), 'down': gluon_shape(layer.hidden_size, layer.intermediate_size)}
-    def planned(e, lin): return configs[lin][e], default_tile(configs[lin][e], tokens_per_expert, k[lin], configs[lin], fits[lin])
+    def planned(e, lin): return configs[lin][e], default_tile(configs[lin][e], tokens_per_expert, k[lin], configs[lin], fits[lin], lin)
     a = layer_allocation(allocation, layer.index) if allocation is not None else {
         e: {lin: planned(e, lin) for lin in PLAN_LINEARS} for e in range(layer.n_experts)}
     qts = qts or {}

@@ -24,7 +24,7 @@ _tma_load = getattr(tma, 'async_load', None) or tma.async_copy_global_to_shared
 _barrier = getattr(gl, 'thread_barrier', None) or gl.barrier
 
 # %% ../nbs/05b_gluon.ipynb #08e01cc8
-GLUON_TILES = [(8, 64, 128), (8, 64, 256), (16, 64, 128), (16, 64, 256), (32, 64, 128)]  # (BLOCK_M, BLOCK_N, BLOCK_K): one warpgroup, one or two groups a stage
+GLUON_TILES = [(8, 64, 128), (8, 64, 256), (8, 128, 128), (16, 64, 128), (16, 64, 256), (32, 64, 128)]  # (BLOCK_M, BLOCK_N, BLOCK_K): one warpgroup, one or two groups a stage, one or two row blocks a program
 STAGES = gl.constexpr(3)  # cp.async ring depth (stages in flight + the one computed)
 BLOCK_ROWS = gl.constexpr(FRAGMENT_ROWS)  # a tile's weight rows: one row block of the fragment layout
 
@@ -337,9 +337,22 @@ def gate_up_tile(x_ptr, xsum_ptr, hsum_ptr, sorted_ptr, out_ptr, I, K, TOPK, slo
                  W_BITS: gl.constexpr, GROUP: gl.constexpr, BM: gl.constexpr, BN: gl.constexpr, BK: gl.constexpr,
                  XSW: gl.constexpr, HS: gl.constexpr):
     """One gate_up tile: rows [row0, row1) of one expert, outputs n_blk BN ..; writes SiLU(gate) * up (bf16), and if HS
-    each row's fp32 sum of those BN outputs into hsum [rows, I / BN] (the down launch's token sums). The tokens' sums
-    over each group of 128 hidden features come from xsum [T, K / 128] (XSW = 1: `mxmoe.kernels.route_and_sum`) or
-    from a wgmma with ones (XSW = 0)."""
+    each row's fp32 sum of every 64 of those outputs into hsum [rows, I / 64] (the down launch's token sums). The
+    tokens' sums over each group of 128 hidden features come from xsum [T, K / 128] (XSW = 1:
+    `mxmoe.kernels.route_and_sum`) or from a wgmma with ones (XSW = 0). A 128-column tile runs its two row blocks one
+    after the other (`down_tile` runs them together; `default_tile` gives that tile to down launches only)."""
+    for half in range(BN // BLOCK_ROWS):
+        blk = n_blk * (BN // BLOCK_ROWS) + half
+        if blk * BLOCK_ROWS < I:  # a last block past the outputs is left out
+            _gate_up_block(x_ptr, xsum_ptr, hsum_ptr, sorted_ptr, out_ptr, I, K, TOPK, slot, blk, row0, row1,
+                           q0_ptr, q1_ptr, s_ptr, z_ptr, W_BITS, GROUP, BM, BLOCK_ROWS, BK, XSW, HS)
+
+@gluon.jit
+def _gate_up_block(x_ptr, xsum_ptr, hsum_ptr, sorted_ptr, out_ptr, I, K, TOPK, slot, n_blk, row0, row1,
+                   q0_ptr, q1_ptr, s_ptr, z_ptr,
+                   W_BITS: gl.constexpr, GROUP: gl.constexpr, BM: gl.constexpr, BN: gl.constexpr, BK: gl.constexpr,
+                   XSW: gl.constexpr, HS: gl.constexpr):
+    "`gate_up_tile` for one row block (BN = `BLOCK_ROWS`)."
     x_l: gl.constexpr = X_LAYOUT
     rows = row0 + gl.arange(0, BM, layout=gl.SliceLayout(1, x_l))
     m_mask = rows < row1
@@ -361,22 +374,35 @@ def down_tile(x_ptr, xsum_ptr, sorted_ptr, rw_ptr, out_ptr, sum_ptr, tickets_ptr
               XSW: gl.constexpr):
     """One down tile: rows [row0, row1) of one expert; writes router weight x output into the rows' (token, k) slots (and
     takes part in `sum_topk` of SUM slots a token, if SUM > 0). The rows' sums over each group come from the Gluon
-    gate_up's xsum [rows, K / 64] (XSW = 2) or from a wgmma with ones (XSW = 0)."""
+    gate_up's xsum [rows, K / 64] (XSW = 2) or from a wgmma with ones (XSW = 0). A 128-column tile runs its two row
+    blocks together, as gate_up its gate and up rows: one copy of the activations and their sums a group for both."""
     x_l: gl.constexpr = X_LAYOUT
     rows = row0 + gl.arange(0, BM, layout=gl.SliceLayout(1, x_l))
     m_mask = rows < row1
-    y, _ = _mainloop(x_ptr, rows, m_mask, xsum_ptr, q0_ptr, q1_ptr, s_ptr, z_ptr, slot, n_blk, H, H, 0, K,
-                     False, W_BITS, GROUP, BM, BN, BK, XSW)
+    TWO: gl.constexpr = BN == 2 * BLOCK_ROWS
+    n0 = n_blk * BN
+    if TWO:  # the second block starts 64 rows on; past the last row it reads the first again, and its outputs are not stored
+        y, y2 = _mainloop(x_ptr, rows, m_mask, xsum_ptr, q0_ptr, q1_ptr, s_ptr, z_ptr, slot, 2 * n_blk, H, H,
+                          BLOCK_ROWS * (n0 + BLOCK_ROWS < H).to(gl.int32), K, True, W_BITS, GROUP, BM, BLOCK_ROWS, BK, XSW)
+    else:
+        y, y2 = _mainloop(x_ptr, rows, m_mask, xsum_ptr, q0_ptr, q1_ptr, s_ptr, z_ptr, slot, n_blk, H, H, 0, K,
+                          False, W_BITS, GROUP, BM, BN, BK, XSW)
     acc_l: gl.constexpr = acc_layout(BM)
     orow = row0 + gl.arange(0, BM, layout=gl.SliceLayout(0, acc_l))
     omask = orow < row1
     orig = gl.load(sorted_ptr + orow, mask=omask, other=0)
     rw = gl.load(rw_ptr + orig, mask=omask, other=0.).to(gl.float32)
-    n = n_blk * BN + gl.arange(0, BN, layout=gl.SliceLayout(1, acc_l))
-    gl.store(out_ptr + orig.to(gl.int64)[None, :] * H + n[:, None], (y * rw[None, :]).to(gl.bfloat16),
-             mask=omask[None, :] & (n < H)[:, None])
+    n = n0 + gl.arange(0, BLOCK_ROWS, layout=gl.SliceLayout(1, acc_l))
+    _store_rows(out_ptr, orig, omask, n, y * rw[None, :], H)
+    if TWO:
+        _store_rows(out_ptr, orig, omask, n + BLOCK_ROWS, y2 * rw[None, :], H)
     if SUM > 0:
         sum_topk(out_ptr, sum_ptr, tickets_ptr, n_blk * BN, gl.minimum(row1 - row0, BM) * gl.minimum(H - n_blk * BN, BN), A, H, SUM)
+
+@gluon.jit
+def _store_rows(out_ptr, orig, omask, n, y, H):
+    "Store y [64, BM] (bf16) into output columns n of the slots `orig` (rows past H and masked slots left out)."
+    gl.store(out_ptr + orig.to(gl.int64)[None, :] * H + n[:, None], y.to(gl.bfloat16), mask=omask[None, :] & (n < H)[:, None])
 
 @gluon.jit
 def sum_topk(out_ptr, sum_ptr, tickets_ptr, n0, covered, A, H, TOPK: gl.constexpr):

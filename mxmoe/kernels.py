@@ -173,7 +173,7 @@ def unpack_weight(pw:PackedWeight) -> QTensor|torch.Tensor:
 
 # %% ../nbs/05a_kernels.ipynb #93ab3fce
 TILES: list[tuple[int, int, int]] = [  # (BLOCK_M tokens, BLOCK_N out features, BLOCK_K)
-    (8, 64, 128), (8, 64, 256),  # decode, the Gluon kernel only (`mxmoe.gluon.GLUON_TILES`): a handful of tokens per expert
+    (8, 64, 128), (8, 64, 256), (8, 128, 128),  # decode, the Gluon kernel only (`mxmoe.gluon.GLUON_TILES`): a handful of tokens per expert
     (16, 32, 128), (16, 64, 128), (16, 64, 256), (16, 128, 128),  # decode: few tokens per expert
     (32, 64, 128), (64, 64, 128), (64, 128, 128),  # tens of tokens per expert
     (128, 64, 128), (128, 128, 64), (128, 128, 128),  # prefill
