@@ -18,12 +18,12 @@ from .gluon import gluon_kernel
 
 # %% auto #0
 __all__ = ['LINEAR_KINDS', 'CANDIDATE_SETS', 'DEFAULT_TILES', 'TABLE_COLUMNS', 'SOLVERS', 'TIE', 'SCOPES', 'SCHEMA_VERSION',
-           'EIGHT_ROW_TWINS', 'AllocationError', 'candidate_configs', 'ModelShape', 'model_shape', 'select_sensitivity',
-           'CostModel', 'RooflineCost', 'AllocationProblem', 'build_problem', 'objective', 'Point', 'least_budget',
-           'solve_choices', 'supported_frontiers', 'pick', 'sampled_frontier', 'linearized', 'allocation_dict',
-           'allocate', 'eight_row_launches', 'validate_allocation', 'save_allocation', 'load_allocation',
-           'allocation_frame', 'allocation_plan', 'layer_allocation', 'expert_bits', 'plot_allocation', 'covered_sets',
-           'make_explorer']
+           'EIGHT_ROW_TWINS', 'TWO_BLOCKS', 'AllocationError', 'candidate_configs', 'ModelShape', 'model_shape',
+           'select_sensitivity', 'CostModel', 'RooflineCost', 'AllocationProblem', 'build_problem', 'objective',
+           'Point', 'least_budget', 'solve_choices', 'supported_frontiers', 'pick', 'sampled_frontier', 'linearized',
+           'allocation_dict', 'allocate', 'eight_row_launches', 'validate_allocation', 'save_allocation',
+           'load_allocation', 'allocation_frame', 'allocation_plan', 'layer_allocation', 'expert_bits',
+           'plot_allocation', 'covered_sets', 'make_explorer']
 
 # %% ../nbs/04_allocation.ipynb #04aa872e
 class AllocationError(MxMoEError):
@@ -497,6 +497,12 @@ def _relinearized_pick(p:AllocationProblem, choice:np.ndarray, budget:float, r:f
     return best[1], best[2]
 
 EIGHT_ROW_TWINS = {(16, 64, 128): (8, 64, 128), (16, 64, 256): (8, 64, 256)}  # the Gluon decode kernel's 16-row tiles -> 8-row twins
+TWO_BLOCKS = {(8, 64, 128): (8, 128, 128)}  # an 8-row tile -> its two-row-block twin (`mxmoe.codegen.default_tile` gives it to down)
+
+def _retilings(tiles:list, linear:str) -> list[list]:
+    "The 8-row retilings of one launch's 16-row `tiles` to try: their twins, and for down also two row blocks a program."
+    twins = [EIGHT_ROW_TWINS[t] for t in tiles]
+    return [twins] + ([[TWO_BLOCKS.get(t, t) for t in twins]] if linear == 'down' else [])
 
 def _retiled(p:AllocationProblem, choice:np.ndarray, rows:np.ndarray, tiles:list) -> AllocationProblem:
     "`p` with the chosen tile of each of `rows` replaced by `tiles` (added to `p.tiles` where new)."
@@ -506,21 +512,24 @@ def _retiled(p:AllocationProblem, choice:np.ndarray, rows:np.ndarray, tiles:list
     return dataclasses.replace(p, tiles=all_tiles, tile=tile)
 
 def eight_row_launches(p:AllocationProblem, choice:np.ndarray) -> AllocationProblem:
-    """`p` with every launch (layer, linear) that the Gluon decode kernel would run whole on the 8-row twins of its
-    tiles (`EIGHT_ROW_TWINS`) moved to them where the cost model's `block_us` predicts the layer faster; a launch moves
-    whole, since no Triton tile has 8 rows, and stays where the cost model cannot price the twins."""
+    """`p` with every launch (layer, linear) that the Gluon decode kernel would run whole on 8-row tiles (`_retilings`)
+    moved to the fastest of them where the cost model's `block_us` predicts the layer faster; a launch moves whole,
+    since no Triton tile has 8 rows, and stays where the cost model cannot price them."""
     tok = _layer_tokens(p)
     for l, lin in itertools.product(p.shape.layers, LINEAR_KINDS):
         rows = np.flatnonzero((p.layer == l) & (p.linear == lin))
         tiles = [p.tiles[p.tile[w, choice[w]]] for w in rows]
         if not all(t in EIGHT_ROW_TWINS for t in tiles): continue
-        twins = [EIGHT_ROW_TWINS[t] for t in tiles]
         n_out = p.shape.intermediate if lin == 'gate_up' else p.shape.hidden  # gate and up halves each
-        if not gluon_kernel({(p.configs[choice[w]], t) for w, t in zip(rows, twins)}, n_out, p.shape.nk(lin)[1]): continue
-        q, t = _retiled(p, choice, rows, twins), tok.loc[l].to_numpy()
-        try: faster = p.cost.block_us(p.shape, t, _layer_choices(q, choice, l)) < p.cost.block_us(p.shape, t, _layer_choices(p, choice, l))
-        except MxMoEError: faster = False  # e.g. a perf table without profiles of the 8-row tiles
-        if faster: p = q
+        t = tok.loc[l].to_numpy()
+        best, best_us = p, p.cost.block_us(p.shape, t, _layer_choices(p, choice, l))
+        for new in _retilings(tiles, lin):
+            if not gluon_kernel({(p.configs[choice[w]], n) for w, n in zip(rows, new)}, n_out, p.shape.nk(lin)[1]): continue
+            q = _retiled(p, choice, rows, new)
+            try: us = p.cost.block_us(p.shape, t, _layer_choices(q, choice, l))
+            except MxMoEError: continue  # e.g. a perf table without profiles of these tiles
+            if us < best_us: best, best_us = q, us
+        p = best
     return p
 
 # %% ../nbs/04_allocation.ipynb #f569285c
