@@ -58,18 +58,18 @@ TWO_BLOCK_ROWS = 1  # expected rows per expert from which such a down launch run
 NARROW_K = 2048  # input features up to which int8 / fp8-activation launches with many rows take the one-warpgroup (128, 64, 128) tile
 PREFILL_ROWS = 128  # rows per expert from which int8 / fp8-activation launches take mxmoe.gluon.PREFILL_TILE (the prefill kernel)
 
-def _decode_tile(tokens_per_expert:float, long_k:bool, one:bool, few:bool, linear:str|None) -> tuple[int, int, int]:
+def _decode_tile(long_k:bool, one:bool, few:bool, two_blocks:bool) -> tuple[int, int, int]:
     "`default_tile` up to `DECODE_ROWS` rows an expert: two groups a stage for long K, 8 rows where the Gluon kernel runs the whole launch."
     if long_k and one: return (16, 64, 256)
     if not few: return (16, 64, 128)
     if long_k: return (8, 64, 256)
-    return (8, 128 if linear == 'down' and tokens_per_expert >= TWO_BLOCK_ROWS else 64, 128)
+    return (8, 128, 128) if two_blocks else (8, 64, 128)
 
 def default_tile(cfg, # config name or QuantConfig
                  tokens_per_expert:float, # expected rows per expert in a launch
                  k:int|None=None, # the linear's input features (unknown: no long-K or short-K tile)
                  configs:list|None=None, # every config of the launch (default: `cfg` alone)
-                 gluon_shape:bool=True, # whether the launch's shape lets the Gluon decode kernel run it (`mxmoe.gluon.gluon_shape`)
+                 n_out:int|None=None, # the linear's output features per expert (I for gate_up, H for down), for `mxmoe.gluon.gluon_shape`
                  linear:str|None=None, # 'gate_up' or 'down' (the two-row-block 8-row tile is down's)
                 ) -> tuple[int, int, int]:
     "A reasonable tile for `cfg` at `tokens_per_expert` rows per expert."
@@ -77,8 +77,10 @@ def default_tile(cfg, # config name or QuantConfig
     one = all(c.name == cfg.name for c in configs)  # every expert of the launch has `cfg`
     long_k = cfg.weight_only and cfg.quantized and k is not None and k >= LONG_K and k % 256 == 0
     narrow = one and cfg.a_bits == 8 and k is not None and k <= NARROW_K and tokens_per_expert < PREFILL_ROWS
-    few = gluon_shape and all(fragment_config(c) for c in configs) and tokens_per_expert <= FEW_ROWS
-    if tokens_per_expert <= DECODE_ROWS: tile = _decode_tile(tokens_per_expert, long_k, one, few, linear)
+    fits = lambda tiles: None in (k, n_out) or gluon_shape(n_out, k, tiles)  # an unknown shape is taken to fit
+    few = fits([]) and all(fragment_config(c) for c in configs) and tokens_per_expert <= FEW_ROWS
+    two_blocks = linear == 'down' and tokens_per_expert >= TWO_BLOCK_ROWS and fits([(8, 128, 128)])
+    if tokens_per_expert <= DECODE_ROWS: tile = _decode_tile(long_k, one, few, two_blocks)
     elif tokens_per_expert <= 48: tile = (32, 64, 128)
     elif cfg.weight_only: tile = (128, 128, 64)
     else: tile = (128, 64, 128) if narrow else (128, 128, 128)
@@ -154,7 +156,7 @@ def _check_triton_tiles(name:str, branches:list):
     if tiles := sorted({t for _, t in branches if gluon_only(t)}):
         raise TileError(f"{name}: tile {tiles[0]} runs only on the Gluon decode kernel, which this launch cannot be "
                         f"(it needs every branch a weight-only int config of 1-4 bits with groups of 128 or one scale per "
-                        f"row on mxmoe.gluon.GLUON_TILES, output and input features in multiples of 64 and 128, and "
+                        f"row on mxmoe.gluon.GLUON_TILES, output features in whole tiles and input features in multiples of 128, and "
                         f"`gluon` on; branches {branches}): give those experts (16, 64, 128)")
 
 def _pack_linear(name:str, weights:list, allocation:dict, gluon:bool=True) -> ExpertLinear:
@@ -607,7 +609,8 @@ def make_case(E:int, H:int, I:int, k:int, T:int, # experts, hidden, intermediate
               seed:int=0, device='cuda') -> tuple:
     "A random layer using every branch of both groups (E >= group size), and a routing: (hidden, index, weights, layer)."
     sixteen = lambda grp: [(c, (16, *t[1:]) if gluon_only(t) else t) for c, t in grp]  # 8-row tiles need the Gluon kernel
-    gu_group, dn_group = (grp if gluon_shape(n, K) else sixteen(grp) for grp, n, K in ((gu_group, I, H), (dn_group, H, I)))
+    fits = lambda grp, n, K: gluon_shape(n, K, [t for _, t in grp if gluon_only(t)])
+    gu_group, dn_group = (grp if fits(grp, n, K) else sixteen(grp) for grp, n, K in ((gu_group, I, H), (dn_group, H, I)))
     g = torch.Generator().manual_seed(seed)
     pick = lambda grp, e: grp[e] if e < len(grp) else grp[int(torch.randint(len(grp), (1,), generator=g))]
     alloc = {e: {'gate_up': pick(gu_group, e), 'down': pick(dn_group, e)} for e in range(E)}
@@ -658,7 +661,7 @@ def cycle_allocation(n_experts:int, # experts of the layer
     n, dims = len(configs), {'gate_up': (hidden, intermediate), 'down': (intermediate, hidden)}  # (K, output features)
     def planned(c, lin):
         k, n_out = dims[lin]
-        return c, default_tile(c, tokens_per_expert, k, configs, None in (k, n_out) or gluon_shape(n_out, k), lin)
+        return c, default_tile(c, tokens_per_expert, k, configs, n_out, lin)
     return {e: {'gate_up': planned(configs[e % n], 'gate_up'), 'down': planned(configs[(e + 1) % n], 'down')}
             for e in range(n_experts)}
 

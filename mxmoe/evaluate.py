@@ -14,7 +14,6 @@ from .core import MxMoEError, moe_layers, MoELayer, PLAN_LINEARS, plan_weight, o
 from .quant import QTensor, get_config, rotated_config, rtn_quantize, weight_of, fake_qlinear
 from .allocation import layer_allocation
 from .codegen import MoELayerWeights, default_tile, moe_experts_forward, pack_layer
-from .gluon import gluon_shape
 
 # %% auto #0
 __all__ = ['Key', 'Quantizer', 'QUANT_FORMAT', 'uniform_plan', 'rtn_quantizer', 'apply_plan_', 'quantize_activations_',
@@ -97,9 +96,10 @@ def kernel_allocation(layer:MoELayer, plan:dict[Key, str],
                      ) -> dict:
     "`layer`'s {expert: {linear: (config, tile)}} as `mxmoe.codegen` takes it: from `allocation`, else `plan` (bf16 where it is silent) and `default_tile`."
     configs = {lin: [plan.get((layer.index, e, lin), 'bf16') for e in range(layer.n_experts)] for lin in PLAN_LINEARS}
-    k = {'gate_up': layer.hidden_size, 'down': layer.intermediate_size}
-    fits = {'gate_up': gluon_shape(layer.intermediate_size, layer.hidden_size), 'down': gluon_shape(layer.hidden_size, layer.intermediate_size)}
-    def planned(e, lin): return configs[lin][e], default_tile(configs[lin][e], tokens_per_expert, k[lin], configs[lin], fits[lin], lin)
+    dims = {'gate_up': (layer.hidden_size, layer.intermediate_size), 'down': (layer.intermediate_size, layer.hidden_size)}  # (K, output features)
+    def planned(e, lin):
+        k, n_out = dims[lin]
+        return configs[lin][e], default_tile(configs[lin][e], tokens_per_expert, k, configs[lin], n_out, lin)
     a = layer_allocation(allocation, layer.index) if allocation is not None else {
         e: {lin: planned(e, lin) for lin in PLAN_LINEARS} for e in range(layer.n_experts)}
     qts = qts or {}

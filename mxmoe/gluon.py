@@ -39,10 +39,11 @@ def gluon_linear(branches:list # (config, tile) of each branch of one linear
     "Whether a linear's launch can be a Gluon kernel: every branch runs on the Gluon decode tile."
     return all(gluon_branch(c, t) for c, t in branches)
 
-def gluon_shape(n_out:int, K:int # a launch's output features per expert (I for gate_up, H for down) and input features
+def gluon_shape(n_out:int, K:int, # a launch's output features per expert (I for gate_up, H for down) and input features
+                tiles:list=() # the launch's tiles, if known
                ) -> bool:
-    "Whether the Gluon kernel runs a linear of this shape: weight rows in whole blocks of `FRAGMENT_ROWS` (gate_up's gate and up halves each), and input features in whole groups of 128 (a group's activations are copied without a column mask, and a zero-padded code times the next row's activation would not vanish: `(q - z) s` with q = 0)."
-    return n_out % FRAGMENT_ROWS == 0 and K % 128 == 0
+    "Whether the Gluon kernel runs a linear of this shape: weight rows in whole blocks of `FRAGMENT_ROWS` and in whole tiles (gate_up's gate and up halves each), and input features in whole groups of 128 (a group's activations are copied without a column mask, and a zero-padded code times the next row's activation would not vanish: `(q - z) s` with q = 0)."
+    return all(n_out % bn == 0 for bn in {FRAGMENT_ROWS, *(t[1] for t in tiles)}) and K % 128 == 0
 
 GATE_UP_REGS = 168  # register cap of a gate_up launch with a 32-row tile: three programs a multiprocessor
 
@@ -55,7 +56,7 @@ def gluon_launch(linear:str, tiles:list # the launch's linear and its branches' 
 def gluon_kernel(branches:list, n_out:int, K:int # one linear's (config, tile) branches, output and input features per expert
                 ) -> bool:
     "Whether this linear runs on the Gluon kernel (where the layer is packed for it): the branches and the shape allow it."
-    return gluon_linear(branches) and gluon_shape(n_out, K)
+    return gluon_linear(branches) and gluon_shape(n_out, K, [t for _, t in branches])
 
 # %% ../nbs/05b_gluon.ipynb #d2ec6cdd
 @gluon.jit
@@ -341,11 +342,9 @@ def gate_up_tile(x_ptr, xsum_ptr, hsum_ptr, sorted_ptr, out_ptr, I, K, TOPK, slo
     tokens' sums over each group of 128 hidden features come from xsum [T, K / 128] (XSW = 1:
     `mxmoe.kernels.route_and_sum`) or from a wgmma with ones (XSW = 0). A 128-column tile runs its two row blocks one
     after the other (`down_tile` runs them together; `default_tile` gives that tile to down launches only)."""
-    for half in range(BN // BLOCK_ROWS):
-        blk = n_blk * (BN // BLOCK_ROWS) + half
-        if blk * BLOCK_ROWS < I:  # a last block past the outputs is left out
-            _gate_up_block(x_ptr, xsum_ptr, hsum_ptr, sorted_ptr, out_ptr, I, K, TOPK, slot, blk, row0, row1,
-                           q0_ptr, q1_ptr, s_ptr, z_ptr, W_BITS, GROUP, BM, BLOCK_ROWS, BK, XSW, HS)
+    for half in range(BN // BLOCK_ROWS):  # whole tiles (`gluon_shape`): every block exists
+        _gate_up_block(x_ptr, xsum_ptr, hsum_ptr, sorted_ptr, out_ptr, I, K, TOPK, slot, n_blk * (BN // BLOCK_ROWS) + half,
+                       row0, row1, q0_ptr, q1_ptr, s_ptr, z_ptr, W_BITS, GROUP, BM, BLOCK_ROWS, BK, XSW, HS)
 
 @gluon.jit
 def _gate_up_block(x_ptr, xsum_ptr, hsum_ptr, sorted_ptr, out_ptr, I, K, TOPK, slot, n_blk, row0, row1,
@@ -381,9 +380,9 @@ def down_tile(x_ptr, xsum_ptr, sorted_ptr, rw_ptr, out_ptr, sum_ptr, tickets_ptr
     m_mask = rows < row1
     TWO: gl.constexpr = BN == 2 * BLOCK_ROWS
     n0 = n_blk * BN
-    if TWO:  # the second block starts 64 rows on; past the last row it reads the first again, and its outputs are not stored
-        y, y2 = _mainloop(x_ptr, rows, m_mask, xsum_ptr, q0_ptr, q1_ptr, s_ptr, z_ptr, slot, 2 * n_blk, H, H,
-                          BLOCK_ROWS * (n0 + BLOCK_ROWS < H).to(gl.int32), K, True, W_BITS, GROUP, BM, BLOCK_ROWS, BK, XSW)
+    if TWO:  # the second block starts 64 rows on (whole tiles, `gluon_shape`: it exists)
+        y, y2 = _mainloop(x_ptr, rows, m_mask, xsum_ptr, q0_ptr, q1_ptr, s_ptr, z_ptr, slot, 2 * n_blk, H, H, BLOCK_ROWS, K,
+                          True, W_BITS, GROUP, BM, BLOCK_ROWS, BK, XSW)
     else:
         y, y2 = _mainloop(x_ptr, rows, m_mask, xsum_ptr, q0_ptr, q1_ptr, s_ptr, z_ptr, slot, n_blk, H, H, 0, K,
                           False, W_BITS, GROUP, BM, BN, BK, XSW)
