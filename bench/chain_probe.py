@@ -16,17 +16,31 @@ four routings, bf16 `grouped_mm` in the same process) at 1 and 64 tokens on the 
               group's up product is on the tensor cores (down: into a second register set while its product is), the
               next group's copies waited for halfway through a group; STAGES 3
   pipelined4  the same with a 4-stage ring
+  no_copies   the loop's copies left out (the ring's first stages copied, then reread): the arithmetic and the
+              synchronization alone, what a loop whose copies another warp issued could take at best
+  stages4, stages5  (candidates, compute right results) the shipped loop with a ring of 4 or 5 stages
+  lean        (a candidate; right results where a two-group tile has whole stages) the copies unmasked: groups past
+              the last one clamped to it (copied again into a slot nobody reads), down's activation rows past the
+              last one clamped to it (results of rows past row1 are never stored); the loop waits and syncs before
+              it issues the next stage (so no warp overwrites a slot another still reads: the shipped loop issues first)
+  Configs (--configs): w4g128, mixed225 and any other `bench_grouped.py` names, each also as NAME_blocked: the same
+  allocation with its experts in config order (a launch's tiles of one config adjacent, instead of cycling).
+  w3_serial   (a candidate) 3-bit tiles unpack their up codes after the gate product is done, as 32-row tiles do
+              (a 3-bit gate_up alone: 128 registers instead of 158)
+  w3_serial_cap  the same, and every gate_up launch without a 32-row tile capped at 128 registers (the mixed
+              allocation's: 157 uncapped, none spilled at 128): four programs a multiprocessor instead of three
 About 1 minute per variant on an H100. The patches were written against `mxmoe/gluon.py` of commit d574772, before the
 token sums were precomputed (`XSW`): check that commit out to run them as measured (`results/chain_probe_h100.json`:
 the first four variants; `results/chain_probe_variants.json`: the others, H100 and H200). On later kernels the
 variants that name the ones (`no_ones*`, `ones_regs`, `pipelined*`) change only launches that still take them, and
 `pipelined*` compiles only there.
 
-    PYTHONPATH=. python bench/chain_probe.py OUT.json [--variants base no_ones ...] [--models qwen15 mixtral]
+    PYTHONPATH=. python bench/chain_probe.py OUT.json [--variants base no_ones ...] [--models qwen15 mixtral] [--tokens 1 16 64] [--configs mixed225]
 """
 import importlib.util, json, subprocess, sys
 from pathlib import Path
 
+W3_SERIAL = ("if FUSED and BM >= 32:", "if FUSED and (BM >= 32 or W_BITS == 3):")  # 3-bit codes: one operand at a time
 PATCHES = {
     'base': [],
     'no_unpack': [("va = _codes(wa0.index(slot_j).load(w_l0), wa1.index(slot_j).load(w_l1), W_BITS, BN, a_l)",
@@ -42,6 +56,8 @@ PATCHES = {
                       "xsum = warpgroup_mma(ones, xg, acc_a, use_acc=False, is_async=True) if FUSED else acc_a * 0.0")],
     'no_ones_up': [("xsum = warpgroup_mma(ones, xg, acc_a, use_acc=False, is_async=True)",
                     "xsum = acc_a * 0.0 if FUSED else warpgroup_mma(ones, xg, acc_a, use_acc=False, is_async=True)")],
+    'w3_serial': [W3_SERIAL],
+    'w3_serial_cap': [W3_SERIAL, ("else dict(num_warps=4)\n", "else dict(num_warps=4, maxnreg=128)\n")],
     'ones_regs': [("xsum = warpgroup_mma(ones, xg, acc_a, use_acc=False, is_async=True)",
                    "xsum = warpgroup_mma(gl.full([BN, 128], 1.0, gl.bfloat16, layout=a_l), xg, acc_a, use_acc=False, is_async=True)")],
 }
@@ -126,11 +142,52 @@ def _stages(src: str, stages: int) -> str:
     return src.replace("STAGES = gl.constexpr(3)", f"STAGES = gl.constexpr({stages})")
 
 
+LOOP_COPIES = "        _issue_stage(st + STAGES - 1,"
+LOOP_COPIES_END = "GPS, STAGES, XSW)\n"
+
+
+def _no_copies(src: str) -> str:
+    "The group loop without its copies: each stage rereads what the ring's first copies left."
+    assert src.count(LOOP_COPIES) == 1, LOOP_COPIES
+    a = src.index(LOOP_COPIES)
+    return src[:a] + src[src.index(LOOP_COPIES_END, a) + len(LOOP_COPIES_END):]
+
+
+LEAN = [  # (old, new, occurrences)
+    ("_async_load(w_smem.index(slot), w_ptrs + g * GSTRIDE, mask=wmask[:, None])", "_async_load(w_smem.index(slot), w_ptrs + g * GSTRIDE)", 1),
+    ("        g = st * GPS + j\n", "        g = gl.minimum(st * GPS + j, G - 1)\n", 1),
+    (", mask=xmask[:, None] & live)", ")", 1), (", mask=smask & live)", ")", 4), (", mask=xmask & live)", ")", 1),
+    (", mask=xmask & live & (g * 2 + 1 < NXS))", ")", 1),
+    ("y, y2 = _mainloop(x_ptr, rows, m_mask,", "y, y2 = _mainloop(x_ptr, gl.minimum(rows, A - 1), m_mask,", 2),
+    ("""        _issue_stage(st + STAGES - 1, G, NW, x_ptrs, x_smem, xmask, wa0, wa1, wb0, wb1, pa0, pa1, pb0, pb1, wmask0, wmask1,
+                     sa, za, sb, zb, s_ptrs, z_ptrs, smask, HALF, xs0, xs1, xs_ptrs, NXS,
+                     W_BITS, GROUP, FUSED, BN * WPG0, BN * WPG1, GPS, STAGES, XSW)
+        async_copy.wait_group(STAGES - 1)
+        fence_async_shared()  # the activations, copied by other threads, are read by the tensor cores
+        _barrier()
+""", """        async_copy.wait_group(STAGES - 2)
+        fence_async_shared()  # the activations, copied by other threads, are read by the tensor cores
+        _barrier()
+        _issue_stage(st + STAGES - 1, G, NW, x_ptrs, x_smem, xmask, wa0, wa1, wb0, wb1, pa0, pa1, pb0, pb1, wmask0, wmask1,
+                     sa, za, sb, zb, s_ptrs, z_ptrs, smask, HALF, xs0, xs1, xs_ptrs, NXS,
+                     W_BITS, GROUP, FUSED, BN * WPG0, BN * WPG1, GPS, STAGES, XSW)
+""", 1)]
+
+
+def _lean(src: str) -> str:
+    "Copies without masks (groups past the last one clamped to it, down's rows past the last one to it) and a stage's copies issued after the barrier."
+    for old, new, n in LEAN:
+        assert src.count(old) == n, old
+        src = src.replace(old, new)
+    return src
+
+
 REWRITES = {'copies': lambda src: _replace_body(src, "            acc_a = acc_a + 1.0\n"),
             'copies_mma': lambda src: _replace_body(src, CONST_MMA),
             'copies5': lambda src: _stages(_replace_body(src, "            acc_a = acc_a + 1.0\n"), 5),
             'copies8': lambda src: _stages(_replace_body(src, "            acc_a = acc_a + 1.0\n"), 8),
-            'pipelined': lambda src: _pipelined(src, 3), 'pipelined4': lambda src: _pipelined(src, 4)}
+            'pipelined': lambda src: _pipelined(src, 3), 'pipelined4': lambda src: _pipelined(src, 4),
+            'no_copies': _no_copies, 'lean': _lean, 'stages4': lambda src: _stages(src, 4), 'stages5': lambda src: _stages(src, 5)}
 
 
 def patched_gluon(variant: str):
@@ -148,7 +205,13 @@ def patched_gluon(variant: str):
     spec.loader.exec_module(mod)
 
 
-def run_variant(variant: str, models: list[str]) -> list[dict]:
+def blocked(allocation: dict) -> dict:
+    "The same configs and tiles per linear, given to the experts in config order: one config's tiles adjacent in the launch."
+    by_linear = {l: sorted(v[l] for v in allocation.values()) for l in ('gate_up', 'down')}
+    return {e: {l: by_linear[l][i] for l in by_linear} for i, e in enumerate(sorted(allocation))}
+
+
+def run_variant(variant: str, models: list[str], tokens: list[int]|None = None, configs: list[str]|None = None) -> list[dict]:
     patched_gluon(variant)
     import os, tempfile
     os.environ['MXMOE_KERNEL_DIR'] = tempfile.mkdtemp(prefix=f'mxmoe_{variant}_')
@@ -158,10 +221,11 @@ def run_variant(variant: str, models: list[str]) -> list[dict]:
     for model in models:
         E, H, I, k = MODELS[model]
         wgu, wdn = random_experts(E, H, I)
-        for config in ('w4g128', 'mixed225'):
-            for T in TOKENS[model]:
+        for config in configs or ('w4g128', 'mixed225'):
+            for T in tokens or TOKENS[model]:
                 sets = routings(T, E, k, H)
-                layer = quantize_layer(wgu.float(), wdn.float(), allocation(config, E, T * k / E, H, I))
+                a = allocation(config.removesuffix('_blocked'), E, T * k / E, H, I)
+                layer = quantize_layer(wgu.float(), wdn.float(), blocked(a) if config.endswith('_blocked') else a)
                 base, _ = bf16_times(sets, wgu, wdn)
                 block, gemm, _ = kernel_times(layer, sets)
                 rows.append(dict(variant=variant, model=model, config=config, T=T, block_us=block * 1e3, gemm_us=gemm * 1e3,
@@ -175,16 +239,23 @@ TOKENS = {'qwen15': (1, 64), 'dsv2lite': (1, 64), 'qwen3': (1, 64), 'mixtral': (
 VARIANTS = ['base', 'no_unpack', 'no_sync', 'no_scale']  # the default run (the committed result)
 
 
-def main(out: str, variants: list[str], models: list[str]):
-    rows = []
-    for v in variants:
-        r = subprocess.run([sys.executable, __file__, '--variant', v, *models], capture_output=True, text=True)
-        if r.returncode: print(r.stderr[-3000:]); sys.exit(1)
-        rows += json.loads(r.stdout.strip().splitlines()[-1])
+def _write(out: str, rows: list[dict]):
+    "The rows so far, each with its block time over the base variant's (base runs first), as JSON."
     import torch
     base = {(r['model'], r['config'], r['T']): r for r in rows if r['variant'] == 'base'}
     for r in rows: r['block_over_base'] = r['block_us'] / base[r['model'], r['config'], r['T']]['block_us']
     json.dump(dict(device=torch.cuda.get_device_name(), rows=rows), open(out, 'w'), indent=1)
+
+
+def main(out: str, variants: list[str], models: list[str], tokens: list[int]|None = None, configs: list[str]|None = None):
+    rows = []
+    for v in variants:
+        r = subprocess.run([sys.executable, __file__, '--variant', v, ','.join(map(str, tokens or [])), ','.join(configs or []), *models],
+                           capture_output=True, text=True)
+        if r.returncode: print(r.stderr[-3000:]); sys.exit(1)
+        rows += json.loads(r.stdout.strip().splitlines()[-1])
+        _write(out, rows)  # after every variant: a run cut short keeps what it measured
+    import torch
     print(torch.cuda.get_device_name(), '(block times; x = over the shipped kernel in the same run)')
     for r in rows:
         print(f"{r['variant']:10s} {r['model']:8s} {r['config']:9s} T={r['T']:3d} block {r['block_us']:7.1f} us  "
@@ -192,12 +263,16 @@ def main(out: str, variants: list[str], models: list[str]):
 
 
 if __name__ == '__main__':
-    if sys.argv[1] == '--variant': print(json.dumps(run_variant(sys.argv[2], sys.argv[3:])))
+    if sys.argv[1] == '--variant':
+        print(json.dumps(run_variant(sys.argv[2], sys.argv[5:], [int(t) for t in sys.argv[3].split(',') if t],
+                                     [c for c in sys.argv[4].split(',') if c])))
     else:
         import argparse
         ap = argparse.ArgumentParser()
         ap.add_argument('out'); ap.add_argument('--variants', nargs='+', default=VARIANTS)
         ap.add_argument('--models', nargs='+', default=['qwen15'])
+        ap.add_argument('--tokens', nargs='+', type=int, help='token counts (default: 1 and 64)')
+        ap.add_argument('--configs', nargs='+', help='bench_grouped.py configs, or NAME_blocked (default: w4g128 mixed225)')
         a = ap.parse_args()
-        assert 'base' in a.variants, 'the ratios are over the base variant: name it'
-        main(a.out, a.variants, a.models)
+        assert a.variants[0] == 'base', 'the ratios are over the base variant: name it first'
+        main(a.out, a.variants, a.models, a.tokens, a.configs)

@@ -306,6 +306,12 @@ def _mainloop(x_ptr, x_rows, xmask, xs_ptr, q0_ptr, q1_ptr, s_ptr, z_ptr, slot, 
             else:
                 xsum = _group_sums(xs0, xs1, slot_j, XSW, acc_l)
             pa = warpgroup_mma(va, xg, acc_a, use_acc=False, is_async=True)  # (128 + q) . x: exact products, fp32 sums
+            if GROUP != -1:  # read before any wait: a warp past its wait may refill this slot (the next stage's copies)
+                s_a = sa.index(slot_j).load(r_l).to(gl.float32)
+                z_a = za.index(slot_j).load(r_l).to(gl.float32)
+                if FUSED:
+                    s_b = sb.index(slot_j).load(r_l).to(gl.float32)
+                    z_b = zb.index(slot_j).load(r_l).to(gl.float32)
             if FUSED and BM >= 32:  # one operand in registers at a time: three programs a multiprocessor (`gluon_launch`)
                 xsum, pa, va = warpgroup_mma_wait(num_outstanding=0, deps=(xsum, pa, va))
                 vb = _codes(wb0.index(slot_j).load(w_l0), wb1.index(slot_j).load(w_l1), W_BITS, BN, a_l)
@@ -316,15 +322,9 @@ def _mainloop(x_ptr, x_rows, xmask, xs_ptr, q0_ptr, q1_ptr, s_ptr, z_ptr, slot, 
                 pb = warpgroup_mma(vb, xg, acc_b, use_acc=False, is_async=True)
                 xsum, pa, pb, va, vb = warpgroup_mma_wait(num_outstanding=0, deps=(xsum, pa, pb, va, vb))
             if FUSED:
-                if GROUP != -1:
-                    s_b = sb.index(slot_j).load(r_l).to(gl.float32)
-                    z_b = zb.index(slot_j).load(r_l).to(gl.float32)
                 acc_b = _scaled(acc_b, pb, s_b, z_b, xsum)
             else:
                 xsum, pa, va = warpgroup_mma_wait(num_outstanding=0, deps=(xsum, pa, va))
-            if GROUP != -1:
-                s_a = sa.index(slot_j).load(r_l).to(gl.float32)
-                z_a = za.index(slot_j).load(r_l).to(gl.float32)
             acc_a = _scaled(acc_a, pa, s_a, z_a, xsum)
     async_copy.wait_group(0)
     return acc_a, acc_b
