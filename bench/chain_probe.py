@@ -23,6 +23,8 @@ four routings, bf16 `grouped_mm` in the same process) at 1 and 64 tokens on the 
               the last one clamped to it (copied again into a slot nobody reads), down's activation rows past the
               last one clamped to it (results of rows past row1 are never stored); the loop waits and syncs before
               it issues the next stage (so no warp overwrites a slot another still reads: the shipped loop issues first)
+  placed      (timing only: the token sums are not corrected) `_codes` reading 1-3-bit fields where they lie in the
+              bf16 mantissa, three a shift, each ORed into 2^(7 - J) for a field at bit J: what fewer shifts could give
   Configs (--configs): w4g128, mixed225 and any other `bench_grouped.py` names, each also as NAME_blocked: the same
   allocation with its experts in config order (a launch's tiles of one config adjacent, instead of cycling).
   w3_serial   (a candidate) 3-bit tiles unpack their up codes after the gate product is done, as 32-row tiles do
@@ -182,12 +184,78 @@ def _lean(src: str) -> str:
     return src
 
 
+CODES_START = "@gluon.jit\ndef _codes("
+CODES_END = "    return _operand(x, BN, A_LAYOUT)\n"
+PLACED = """@gluon.jit
+def _placed(words, BITS: gl.constexpr, M0: gl.constexpr, STEP: gl.constexpr, LEVELS: gl.constexpr):
+    "[..., 2 x LEVELS] int32 bf16 pairs 2^(7 - J) + q of code position M0 + STEP i of each half: one shift per run of positions the mantissa holds at once (J their offset), one LOP3 a pair."
+    if LEVELS == 0:
+        FIT: gl.constexpr = (7 // BITS) * BITS
+        S: gl.constexpr = (BITS * M0) // FIT * FIT
+        J: gl.constexpr = BITS * M0 - S
+        MASK: gl.constexpr = (((1 << BITS) - 1) << J) * 0x00010001
+        MAGIC: gl.constexpr = ((134 - J) << 7) * 0x00010001
+        if S == 0:
+            return _and_or(words, MASK, MAGIC)
+        else:
+            return _and_or(words >> S, MASK, MAGIC)
+    else:
+        return gl.join(_placed(words, BITS, M0, 2 * STEP, LEVELS - 1), _placed(words, BITS, M0 + STEP, 2 * STEP, LEVELS - 1))
+
+@gluon.jit
+def _high_bits(words, M0: gl.constexpr, STEP: gl.constexpr, LEVELS: gl.constexpr):
+    "[..., 2 x 4] the high-bit word of 3-bit codes shifted so that the bit of position (t, m) (stored at 2 m + t) lands at bit J + 2 of the 2-bit field `_placed` put at J."
+    if LEVELS == 0:
+        T: gl.constexpr = M0 // 8
+        M: gl.constexpr = M0 % 8
+        S_LO: gl.constexpr = (2 * M) // 6 * 6
+        SH: gl.constexpr = T + S_LO - 2
+        if SH > 0:
+            return words >> SH
+        elif SH < 0:
+            return words << (-SH)
+        else:
+            return words
+    else:
+        return gl.join(_high_bits(words, M0, 2 * STEP, LEVELS - 1), _high_bits(words, M0 + STEP, 2 * STEP, LEVELS - 1))
+
+@gluon.jit
+def _high_masks(words, M0: gl.constexpr, STEP: gl.constexpr, LEVELS: gl.constexpr):
+    "[..., 2 x 4] constants: bit J + 2 of each half, J the offset `_placed` gives the 2-bit field of position (t, m)."
+    if LEVELS == 0:
+        M: gl.constexpr = M0 % 8
+        J: gl.constexpr = 2 * M - (2 * M) // 6 * 6
+        return words * 0 + (1 << (J + 2)) * 0x00010001
+    else:
+        return gl.join(_high_masks(words, M0, 2 * STEP, LEVELS - 1), _high_masks(words, M0 + STEP, 2 * STEP, LEVELS - 1))
+
+@gluon.jit
+def _codes(w0, w1, W_BITS: gl.constexpr, BN: gl.constexpr, A_LAYOUT: gl.constexpr):
+    "TIMING PROBE: bf16 2^(7 - J) + q (not 128 + q: the sums are not corrected, results wrong)."
+    if W_BITS == 3:
+        lo = gl.reshape(_placed(w0.to(gl.uint32, bitcast=True), 2, 0, 1, 3), [BN, 4, 2, 2, 2, 2])
+        u1 = w1.to(gl.uint32, bitcast=True)
+        hi = gl.convert_layout(gl.reshape(_high_bits(u1, 0, 1, 4), [BN, 4, 2, 2, 2, 2]), lo.type.layout, assert_trivial=True)
+        mk = gl.convert_layout(gl.reshape(_high_masks(u1, 0, 1, 4), [BN, 4, 2, 2, 2, 2]), lo.type.layout, assert_trivial=True)
+        x = _and_or(hi, mk, lo)
+    else:
+        x = gl.reshape(_placed(w0.to(gl.uint32, bitcast=True), W_BITS, 0, 1, (16 // W_BITS).bit_length() - 1), [BN, 4, 2, 2, 2, 2])
+    return _operand(x, BN, A_LAYOUT)
+"""
+
+
+def _placed_codes(src: str) -> str:
+    "`_codes` unpacking with `PLACED`: fields that fit the mantissa where they are read in place, bases 2^(7 - J)."
+    a, b = _region(src, CODES_START, CODES_END)
+    return src[:a] + PLACED + src[b:]
+
+
 REWRITES = {'copies': lambda src: _replace_body(src, "            acc_a = acc_a + 1.0\n"),
             'copies_mma': lambda src: _replace_body(src, CONST_MMA),
             'copies5': lambda src: _stages(_replace_body(src, "            acc_a = acc_a + 1.0\n"), 5),
             'copies8': lambda src: _stages(_replace_body(src, "            acc_a = acc_a + 1.0\n"), 8),
             'pipelined': lambda src: _pipelined(src, 3), 'pipelined4': lambda src: _pipelined(src, 4),
-            'no_copies': _no_copies, 'lean': _lean, 'stages4': lambda src: _stages(src, 4), 'stages5': lambda src: _stages(src, 5)}
+            'no_copies': _no_copies, 'lean': _lean, 'placed': _placed_codes, 'stages4': lambda src: _stages(src, 4), 'stages5': lambda src: _stages(src, 5)}
 
 
 def patched_gluon(variant: str):
