@@ -25,17 +25,18 @@ four routings, bf16 `grouped_mm` in the same process) at 1 and 64 tokens on the 
               it issues the next stage (so no warp overwrites a slot another still reads: the shipped loop issues first)
   placed      (timing only: the token sums are not corrected) `_codes` reading 1-3-bit fields where they lie in the
               bf16 mantissa, three a shift, each ORed into 2^(7 - J) for a field at bit J: what fewer shifts could give
-  Configs (--configs): w4g128, mixed225 and any other `bench_grouped.py` names, each also as NAME_blocked: the same
-  allocation with its experts in config order (a launch's tiles of one config adjacent, instead of cycling).
   w3_serial   (a candidate) 3-bit tiles unpack their up codes after the gate product is done, as 32-row tiles do
               (a 3-bit gate_up alone: 128 registers instead of 158)
   w3_serial_cap  the same, and every gate_up launch without a 32-row tile capped at 128 registers (the mixed
               allocation's: 157 uncapped, none spilled at 128): four programs a multiprocessor instead of three
+  Configs (--configs): w4g128, mixed225 and any other `bench_grouped.py` names, each also as NAME_blocked: the same
+  allocation with its experts in config order (a launch's tiles of one config adjacent, instead of cycling).
 About 1 minute per variant on an H100. The patches were written against `mxmoe/gluon.py` of commit d574772, before the
 token sums were precomputed (`XSW`): check that commit out to run them as measured (`results/chain_probe_h100.json`:
 the first four variants; `results/chain_probe_variants.json`: the others, H100 and H200). On later kernels the
 variants that name the ones (`no_ones*`, `ones_regs`, `pipelined*`) change only launches that still take them, and
-`pipelined*` compiles only there.
+`pipelined*` compiles only there. The variants from `no_copies` on, and `--configs`, were written against the kernel
+of commit d19a8c3 and measured on it (`results/chain_probe_bounds_h100.json`).
 
     PYTHONPATH=. python bench/chain_probe.py OUT.json [--variants base no_ones ...] [--models qwen15 mixtral] [--tokens 1 16 64] [--configs mixed225]
 """
@@ -225,7 +226,7 @@ def _high_masks(words, M0: gl.constexpr, STEP: gl.constexpr, LEVELS: gl.constexp
     if LEVELS == 0:
         M: gl.constexpr = M0 % 8
         J: gl.constexpr = 2 * M - (2 * M) // 6 * 6
-        return words * 0 + (1 << (J + 2)) * 0x00010001
+        return gl.full_like(words, (1 << (J + 2)) * 0x00010001)
     else:
         return gl.join(_high_masks(words, M0, 2 * STEP, LEVELS - 1), _high_masks(words, M0 + STEP, 2 * STEP, LEVELS - 1))
 
