@@ -16,7 +16,7 @@ import torch
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
 from mxmoe.gluon import _codes, acc_layout, word_layout
-from mxmoe.kernels import gluon_only, pack_fragments
+from mxmoe.kernels import gluon_only, pack_planes
 
 
 def _precompile(task):
@@ -59,11 +59,12 @@ def unpack_kernel(w0_ptr, w1_ptr, out_ptr, W_BITS: gl.constexpr):
 
 
 def check_unpack() -> dict:
-    "{bits: codes the Gluon unpacking got wrong} for random 64 x 128 codes of 1-4 bits (3 bits as a 2-bit and a 1-bit plane)."
+    "{bits: codes the Gluon unpacking got wrong} for random 64 x 128 codes of 1-4 bits (3 bits as the 2-bit and 1-bit planes of `split_nibbles`)."
     wrong = {}
     for bits in (1, 2, 3, 4):
         q = torch.randint(0, 2 ** bits, (64, 128), dtype=torch.int32, generator=torch.Generator().manual_seed(bits))
-        planes = (pack_fragments(q & 3, 2), pack_fragments(q >> 2, 1)) if bits == 3 else (pack_fragments(q, bits), torch.zeros(64, 4, dtype=torch.int32))
+        planes = pack_planes(q, bits, 'fragment')
+        planes = [p[0, 0] for p in planes] + [torch.zeros(64, 4, dtype=torch.int32)] * (2 - len(planes))  # [64, 4 b] words of block 0, group 0
         out = torch.empty(64, 128, dtype=torch.bfloat16, device='cuda')
         unpack_kernel[(1,)](*(w.cuda().contiguous() for w in planes), out, bits, num_warps=4)
         wrong[bits] = int((out.float().cpu() - 128 != q.float()).sum())

@@ -71,6 +71,12 @@ def _and_or(a, b, c):
                                      is_pure=True, pack=1)
 
 @gluon.jit
+def _select(a, b, c):
+    "Bits of a where c has ones, of b elsewhere, as one LOP3."
+    return gl.inline_asm_elementwise("lop3.b32 $0, $1, $2, $3, 0xe4;", "=r,r,r,r", [a, b, c], dtype=gl.int32,
+                                     is_pure=True, pack=1)
+
+@gluon.jit
 def _shifted(words, BITS: gl.constexpr, LIFT: gl.constexpr, M0: gl.constexpr, STEP: gl.constexpr, LEVELS: gl.constexpr):
     "[..., 2 x LEVELS]: `words` shifted so that code position M0 + STEP i of each 16-bit half (i's bits high to low) starts at bit LIFT."
     if LEVELS == 0:
@@ -89,6 +95,15 @@ def _fields(words, BITS: gl.constexpr, LIFT: gl.constexpr, BN: gl.constexpr):
     return gl.reshape(x, [BN, 4, 2, 2, 2, 2])  # [BN, thread c, (word t, position in half m) bits high to low]
 
 @gluon.jit
+def _nibbles(w0, w1, BN: gl.constexpr):
+    "[BN, 4, 2, 2] 4-bit words of one group's 3-bit codes (bit 3 of each field unspecified) from the 2-bit plane w0 [BN, 8] and 1-bit plane w1 [BN, 4] `mxmoe.kernels.split_nibbles` cut them into: a shift and a LOP3 a word."
+    lo = gl.reshape(w0.to(gl.uint32, bitcast=True), [BN, 4, 2])  # thread c's low words 2c + t
+    hi = w1.to(gl.uint32, bitcast=True)  # thread c's high word c: bit 2 of the fields of its words 4c .. 4c+3 at bits 2, 1, 0, 3
+    h0 = gl.convert_layout(gl.join(hi, hi << 2), lo.type.layout, assert_trivial=True)  # for words 4c, 4c + 2
+    h1 = gl.convert_layout(gl.join(hi << 1, hi >> 1), lo.type.layout, assert_trivial=True)  # for words 4c + 1, 4c + 3
+    return gl.join(_select(lo, h0, 0x33333333), _select(lo >> 2, h1, 0x33333333))  # [BN, c, t, u]: word 4c + 2t + u
+
+@gluon.jit
 def _operand(x, BN: gl.constexpr, A_LAYOUT: gl.constexpr):
     "bf16 values 128 + q [BN, 128] in the wgmma A layout from int32 pairs 0x4300 | q (`_codes`)."
     v = gl.permute(_as_bf16_pairs(x), [0, 2, 3, 4, 5, 1, 6])  # K order: s (3 bits), e1, c (2 bits), e0 = the half
@@ -96,12 +111,10 @@ def _operand(x, BN: gl.constexpr, A_LAYOUT: gl.constexpr):
 
 @gluon.jit
 def _codes(w0, w1, W_BITS: gl.constexpr, BN: gl.constexpr, A_LAYOUT: gl.constexpr):
-    "bf16 128 + q [BN, 128] of one group's planes w0 (and the high plane w1 for 3 bits) in the wgmma A layout: per code pair one shift and one LOP3 a plane."
+    "bf16 128 + q [BN, 128] of one group's planes w0 (and the high plane w1 for 3 bits) in the wgmma A layout: per code pair one shift and one LOP3 (3 bits: their 4-bit words rebuilt first)."
     MAGIC: gl.constexpr = 0x43004300  # each half: bf16 128.0 with the code in its mantissa
     if W_BITS == 3:
-        lo = _and_or(_fields(w0, 2, 0, BN), 0x00030003, MAGIC)
-        hi = gl.convert_layout(_fields(w1, 1, 2, BN), lo.type.layout, assert_trivial=True)
-        x = _and_or(hi, 0x00040004, lo)
+        x = _and_or(_fields(_nibbles(w0, w1, BN), 4, 0, BN), 0x00070007, MAGIC)
     else:
         x = _and_or(_fields(w0, W_BITS, 0, BN), ((1 << W_BITS) - 1) * 0x00010001, MAGIC)
     return _operand(x, BN, A_LAYOUT)

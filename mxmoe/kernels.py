@@ -14,9 +14,10 @@ from .core import MxMoEError
 from .quant import CONFIGS, QTensor, QuantConfig, get_config, fake_qlinear, hadamard_matrix
 
 # %% auto #0
-__all__ = ['PLANES', 'K_ALIGN', 'FRAGMENT_ROWS', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8', 'ACT_INT4', 'ACT_ROT', 'ACT_MODES',
-           'EP2', 'SUM_COLS', 'SUM_ROWS', 'ROUTE_SMALL', 'ROUTE_ONE', 'ONE_ROW_K', 'PackError', 'pack_codes',
-           'unpack_codes', 'PackedWeight', 'fragment_order', 'pack_fragments', 'unpack_fragments', 'fragment_config',
+__all__ = ['PLANES', 'K_ALIGN', 'FRAGMENT_ROWS', 'NIBBLE_LOW', 'NIBBLE_HIGH', 'TILES', 'ACT_BF16', 'ACT_INT8', 'ACT_FP8',
+           'ACT_INT4', 'ACT_ROT', 'ACT_MODES', 'EP2', 'SUM_COLS', 'SUM_ROWS', 'ROUTE_SMALL', 'ROUTE_ONE', 'ONE_ROW_K',
+           'PackError', 'pack_codes', 'unpack_codes', 'PackedWeight', 'fragment_order', 'pack_fragments',
+           'unpack_fragments', 'split_nibbles', 'join_nibbles', 'pack_planes', 'unpack_planes', 'fragment_config',
            'pack_weight', 'unpack_weight', 'TileError', 'gluon_only', 'check_tile', 'launch_params', 'kernel_constants',
            'find_tile', 'grid_bound', 'tile_schedule', 'gate_up_tile', 'down_tile', 'sum_topk', 'group_sums', 'route',
            'route_and_sum', 'quantize_activations', 'linear_reference']
@@ -119,6 +120,43 @@ def unpack_fragments(words:torch.Tensor, # int32 words from `pack_fragments`
     pos = ((rows[..., None] >> sh) & ((1 << bits) - 1)).flatten(-2)  # [..., N, G, 128]
     return pos[..., fragment_order(bits).argsort().to(words.device)].flatten(-2)[..., :K]
 
+NIBBLE_LOW, NIBBLE_HIGH = 0x33333333, 0x44444444  # bits 0-1 and bit 2 of each 4-bit field of a word
+
+def split_nibbles(words:torch.Tensor # 4-bit fragment words [..., 16] of 3-bit codes (`pack_fragments(q, 4)`)
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    "A 2-bit plane [..., 8] and a 1-bit plane [..., 4] holding `words`' 3-bit codes: thread c's words N0..N3 (4c..4c+3) give its low words 2c, 2c+1 and its high word c."
+    n = words.unflatten(-1, (4, 4)).unbind(-1)
+    low = torch.stack([(n[0] & NIBBLE_LOW) | ((n[1] & NIBBLE_LOW) << 2),
+                       (n[2] & NIBBLE_LOW) | ((n[3] & NIBBLE_LOW) << 2)], -1).flatten(-2)
+    high = (n[0] & NIBBLE_HIGH) | ((n[1] & NIBBLE_HIGH) >> 1) | ((n[2] & NIBBLE_HIGH) >> 2) | ((n[3] & NIBBLE_HIGH) << 1)
+    return low, high
+
+def join_nibbles(low:torch.Tensor, # the 2-bit plane [..., 8] of `split_nibbles`
+                 high:torch.Tensor # its 1-bit plane [..., 4]
+                ) -> torch.Tensor:
+    "The 4-bit words [..., 16] `split_nibbles` cut (bit 3 of each field 0), each rebuilt as the kernel does: one shift and one select."
+    a, b = low.unflatten(-1, (4, 2)).unbind(-1)
+    select = lambda lo, hi: (lo & NIBBLE_LOW) | (hi & NIBBLE_HIGH)  # the kernel keeps bit 3 too and masks it when unpacking
+    n = [select(a, high), select(a >> 2, high << 1), select(b, high << 2), select(b >> 2, high >> 1)]
+    return torch.stack(n, -1).flatten(-2)
+
+def pack_planes(q:torch.Tensor, # integer codes [..., N, K] of `bits` bits
+                bits:int, # 1, 2, 3, 4 or 8
+                layout:str='k' # 'k' (`pack_codes`) or 'fragment' (`pack_fragments`)
+               ) -> tuple[torch.Tensor, ...]:
+    "The int32 code planes of `q` in `layout`: one plane, or two (2-bit low, 1-bit high) for 3 bits."
+    if layout == 'fragment': return split_nibbles(pack_fragments(q, 4)) if bits == 3 else (pack_fragments(q, bits),)
+    return (pack_codes(q & 3, 2), pack_codes(q >> 2, 1)) if bits == 3 else (pack_codes(q, bits),)
+
+def unpack_planes(planes:tuple[torch.Tensor, ...], # `pack_planes` of some codes
+                  bits:int, K:int, # bits per code, codes per row to return
+                  layout:str='k' # the layout they were packed in
+                 ) -> torch.Tensor:
+    "Unsigned codes [..., N, K] (int32) held in `planes`."
+    if layout == 'fragment': return unpack_fragments(join_nibbles(*planes), 4, K) if bits == 3 else unpack_fragments(planes[0], bits, K)
+    q = unpack_codes(planes[0], PLANES[bits][0], K)
+    return q | (unpack_codes(planes[1], 1, K) << 2) if bits == 3 else q
+
 # %% ../nbs/05a_kernels.ipynb #672622b4
 def _fp16(t:torch.Tensor|None, what:str) -> torch.Tensor|None:
     "`t` in fp16, refusing values fp16 cannot hold."
@@ -149,9 +187,7 @@ def pack_weight(qt:QTensor|torch.Tensor, # quantized weight [..., N, K], or a pl
     cfg = qt.cfg
     if _packs_bytes(cfg): data = (qt.q.contiguous(),)
     else:
-        q = qt.q.to(torch.int32)
-        pack = pack_fragments if layout == 'fragment' else pack_codes
-        data = (pack(q & 3, 2), pack(q >> 2, 1)) if cfg.w_bits == 3 else (pack(q, cfg.w_bits),)
+        data = pack_planes(qt.q.to(torch.int32), cfg.w_bits, layout)
     scale, zero = qt.scale, qt.zero
     if layout == 'fragment': scale, zero = scale.transpose(-1, -2), zero.transpose(-1, -2)
     return PackedWeight(cfg, tuple(qt.q.shape), data, _fp16(scale, 'scales'), _fp16(zero, 'zero points'), layout)
@@ -163,9 +199,7 @@ def unpack_weight(pw:PackedWeight) -> QTensor|torch.Tensor:
     scale, zero = pw.scale, pw.zero
     if _packs_bytes(cfg): q = pw.data[0]
     else:
-        unpack = unpack_fragments if pw.layout == 'fragment' else unpack_codes
-        q = unpack(pw.data[0], PLANES[cfg.w_bits][0], K)
-        if cfg.w_bits == 3: q = q | (unpack(pw.data[1], 1, K) << 2)
+        q = unpack_planes(pw.data, cfg.w_bits, K, pw.layout)
         if cfg.sym: q = torch.where(q >= 1 << (cfg.w_bits - 1), q - (1 << cfg.w_bits), q).to(torch.int8)
         else: q = q.to(torch.uint8)
     if pw.layout == 'fragment': scale, zero = scale.transpose(-1, -2), zero.transpose(-1, -2)
