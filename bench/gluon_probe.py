@@ -23,7 +23,7 @@ from triton.experimental.gluon import language as gl
 from triton.experimental.gluon.language.nvidia.hopper import warpgroup_mma, warpgroup_mma_wait, fence_async_shared
 from triton.experimental.gluon.language.nvidia.ampere import async_copy
 from mxmoe.kernels import pack_fragments
-from mxmoe.gluon import _async_load, _barrier, _fields, _operand, word_layout
+from mxmoe.gluon import _async_load, _barrier, _codes, word_layout
 
 BM, BN, GROUP = 16, 64, 128  # tokens per tile (wgmma N), weight rows per tile (wgmma M), K per step (one scale group)
 
@@ -31,7 +31,7 @@ BM, BN, GROUP = 16, 64, 128  # tokens per tile (wgmma N), weight rows per tile (
 @gluon.jit
 def _fragment_values(words, BITS: gl.constexpr, BN: gl.constexpr, A_LAYOUT: gl.constexpr):
     "bf16 128 + q [BN, 128] in the wgmma A layout from one group's words [BN, 4 BITS] (`mxmoe.gluon`'s unpacking)."
-    return _operand(_fields(words, BITS, BN), BN, A_LAYOUT)
+    return _codes(words, words, BITS, BN, A_LAYOUT)  # 1, 2 or 4 bits: one plane
 
 
 @gluon.jit

@@ -77,21 +77,17 @@ def _select(a, b, c):
                                      is_pure=True, pack=1)
 
 @gluon.jit
-def _shifted(words, BITS: gl.constexpr, LIFT: gl.constexpr, M0: gl.constexpr, STEP: gl.constexpr, LEVELS: gl.constexpr):
-    "[..., 2 x LEVELS]: `words` shifted so that code position M0 + STEP i of each 16-bit half (i's bits high to low) starts at bit LIFT."
+def _shifted(words, BITS: gl.constexpr, M0: gl.constexpr, STEP: gl.constexpr, LEVELS: gl.constexpr):
+    "[..., 2 x LEVELS]: `words` shifted so that code position M0 + STEP i of each 16-bit half (i's bits high to low) starts at bit 0."
     if LEVELS == 0:
-        if BITS * M0 >= LIFT:
-            return words >> (BITS * M0 - LIFT)
-        else:
-            return words << (LIFT - BITS * M0)
+        return words >> (BITS * M0)
     else:
-        return gl.join(_shifted(words, BITS, LIFT, M0, 2 * STEP, LEVELS - 1),
-                       _shifted(words, BITS, LIFT, M0 + STEP, 2 * STEP, LEVELS - 1))
+        return gl.join(_shifted(words, BITS, M0, 2 * STEP, LEVELS - 1), _shifted(words, BITS, M0 + STEP, 2 * STEP, LEVELS - 1))
 
 @gluon.jit
-def _fields(words, BITS: gl.constexpr, LIFT: gl.constexpr, BN: gl.constexpr):
-    "[BN, 4, 2, 2, 2, 2], unmasked: each code of one group's words [BN, 4 BITS] of a BITS-bit plane shifted to bit LIFT of its 16-bit half."
-    x = _shifted(words.to(gl.uint32, bitcast=True), BITS, LIFT, 0, 1, (16 // BITS).bit_length() - 1)  # logical shifts
+def _fields(words, BITS: gl.constexpr, BN: gl.constexpr):
+    "[BN, 4, 2, 2, 2, 2], unmasked: each code of one group's words [BN, 4 BITS] of a BITS-bit plane shifted to the bottom of its 16-bit half."
+    x = _shifted(words.to(gl.uint32, bitcast=True), BITS, 0, 1, (16 // BITS).bit_length() - 1)  # logical shifts
     return gl.reshape(x, [BN, 4, 2, 2, 2, 2])  # [BN, thread c, (word t, position in half m) bits high to low]
 
 @gluon.jit
@@ -114,9 +110,9 @@ def _codes(w0, w1, W_BITS: gl.constexpr, BN: gl.constexpr, A_LAYOUT: gl.constexp
     "bf16 128 + q [BN, 128] of one group's planes w0 (and the high plane w1 for 3 bits) in the wgmma A layout: per code pair one shift and one LOP3 (3 bits: their 4-bit words rebuilt first)."
     MAGIC: gl.constexpr = 0x43004300  # each half: bf16 128.0 with the code in its mantissa
     if W_BITS == 3:
-        x = _and_or(_fields(_nibbles(w0, w1, BN), 4, 0, BN), 0x00070007, MAGIC)
+        x = _and_or(_fields(_nibbles(w0, w1, BN), 4, BN), 0x00070007, MAGIC)
     else:
-        x = _and_or(_fields(w0, W_BITS, 0, BN), ((1 << W_BITS) - 1) * 0x00010001, MAGIC)
+        x = _and_or(_fields(w0, W_BITS, BN), ((1 << W_BITS) - 1) * 0x00010001, MAGIC)
     return _operand(x, BN, A_LAYOUT)
 
 # %% ../nbs/05b_gluon.ipynb #fb4dc6f6
