@@ -58,9 +58,9 @@ TWO_BLOCK_ROWS = 1  # expected rows per expert from which such a down launch run
 NARROW_K = 2048  # input features up to which int8 / fp8-activation launches with many rows take the one-warpgroup (128, 64, 128) tile
 PREFILL_ROWS = 128  # rows per expert from which int8 / fp8-activation launches take mxmoe.gluon.PREFILL_TILE (the prefill kernel)
 
-def _decode_tile(long_k:bool, one:bool, few:bool, two_blocks:bool) -> tuple[int, int, int]:
-    "`default_tile` up to `DECODE_ROWS` rows an expert: two groups a stage for long K, 8 rows where the Gluon kernel runs the whole launch."
-    if long_k and one: return (16, 64, 256)
+def _decode_tile(long_k:bool, one:bool, few:bool, two_blocks:bool, low_bits:bool) -> tuple[int, int, int]:
+    "`default_tile` up to `DECODE_ROWS` rows an expert: two groups a stage for long K, 8 rows where the Gluon kernel runs the whole launch (a long one-config launch only with 1-3-bit codes)."
+    if long_k and one and not (few and low_bits): return (16, 64, 256)
     if not few: return (16, 64, 128)
     if long_k: return (8, 64, 256)
     return (8, 128, 128) if two_blocks else (8, 64, 128)
@@ -80,7 +80,7 @@ def default_tile(cfg, # config name or QuantConfig
     fits = lambda tiles: None in (k, n_out) or gluon_shape(n_out, k, tiles)  # an unknown shape is taken to fit
     few = fits([]) and all(fragment_config(c) for c in configs) and tokens_per_expert <= FEW_ROWS
     two_blocks = linear == 'down' and tokens_per_expert >= TWO_BLOCK_ROWS and fits([(8, 128, 128)])
-    if tokens_per_expert <= DECODE_ROWS: tile = _decode_tile(long_k, one, few, two_blocks)
+    if tokens_per_expert <= DECODE_ROWS: tile = _decode_tile(long_k, one, few, two_blocks, cfg.w_bits <= 3)
     elif tokens_per_expert <= 48: tile = (32, 64, 128)
     elif cfg.weight_only: tile = (128, 128, 64)
     else: tile = (128, 64, 128) if narrow else (128, 128, 128)
