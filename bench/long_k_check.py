@@ -3,9 +3,9 @@
 Every weight-only config and the rotated twins w2g128h / w4g128h on their tile at one row an expert ((8, 64, 256) for
 1-3-bit fragment configs, (16, 64, 256) for the others) for a layer with H = I = 4096
 (4 experts, top-4), and w4g128 and w3g128 on Mixtral's shape (8 experts of 4096 x 14336, top-2), at 1 and 16 tokens with
-uniform and skewed routing, against the fp32 reference of the same packed weights (`mxmoe.codegen.forward_error`, tolerance `forward_tolerance`). < 1 min.
+uniform and skewed routing, against the fp32 reference of the same packed weights (`mxmoe.codegen.forward_error`, tolerance `forward_tolerance`). < 1 min with warm caches, 2-4 min cold.
 
-    PYTHONPATH=. python bench/long_k_check.py bench/results/long_k_check_h100.json
+    PYTHONPATH=. python bench/long_k_check.py bench/results/long_k_check_h200.json
 """
 import json, sys, torch
 from mxmoe.codegen import make_case, forward_error, forward_tolerance, default_tile
