@@ -199,6 +199,17 @@ def gemv_gate_up(x_ptr, topk_ptr, out_ptr, zero_ptr, NZERO, I, K, TOPK, branch_p
 
 
 @gluon.jit
+def _down_rows(h_ptr, topk_ptr, branch_ptr, slot_ptr, a, row0, H, K, q00, q01, s0, z0, q10, q11, s1, z1, q20, q21, s2, z2,
+               B0: gl.constexpr, B1: gl.constexpr, B2: gl.constexpr, BR: gl.constexpr, NG: gl.constexpr, U: gl.constexpr,
+               OUT_L: gl.constexpr):
+    "fp32 [BR]: down's rows row0 .. of assignment a (its expert from top_k_index) times its gate_up output."
+    e = gl.load(topk_ptr + a)
+    d, _ = _branch_gemv(h_ptr + a.to(gl.int64) * K, gl.load(branch_ptr + e), gl.load(slot_ptr + e), H, row0, 0, K,
+                        q00, q01, s0, z0, q10, q11, s1, z1, q20, q21, s2, z2, B0, B1, B2, BR, NG, U, False, OUT_L)
+    return d
+
+
+@gluon.jit
 def gemv_down(h_ptr, topk_ptr, rw_ptr, out_ptr, H, K, TOPK, branch_ptr, slot_ptr,
               q00, q01, s0, z0, q10, q11, s1, z1, q20, q21, s2, z2,
               B0: gl.constexpr, B1: gl.constexpr, B2: gl.constexpr, BR: gl.constexpr, NG: gl.constexpr, U: gl.constexpr):
@@ -209,10 +220,8 @@ def gemv_down(h_ptr, topk_ptr, rw_ptr, out_ptr, H, K, TOPK, branch_ptr, slot_ptr
     y = gl.zeros([BR], gl.float32, OUT_L)
     for j in range(TOPK):
         a = t * TOPK + j
-        e = gl.load(topk_ptr + a)
-        d, _ = _branch_gemv(h_ptr + a.to(gl.int64) * K, gl.load(branch_ptr + e), gl.load(slot_ptr + e), H, row0, 0, K,
-                            q00, q01, s0, z0, q10, q11, s1, z1, q20, q21, s2, z2, B0, B1, B2, BR, NG, U, False, OUT_L)
-        y += gl.load(rw_ptr + a) * d
+        y += gl.load(rw_ptr + a) * _down_rows(h_ptr, topk_ptr, branch_ptr, slot_ptr, a, row0, H, K, q00, q01, s0, z0, q10, q11,
+                                              s1, z1, q20, q21, s2, z2, B0, B1, B2, BR, NG, U, OUT_L)
     n = row0 + gl.arange(0, BR, layout=OUT_L)
     gl.store(out_ptr + t.to(gl.int64) * H + n, y.to(gl.bfloat16), mask=n < H)
 
@@ -225,9 +234,8 @@ def gemv_down_atomic(h_ptr, topk_ptr, rw_ptr, out_ptr, H, K, TOPK, branch_ptr, s
     OUT_L: gl.constexpr = gl.BlockedLayout([1], [32], [NG], [0])
     a = gl.program_id(0)
     row0 = gl.program_id(1) * BR
-    e = gl.load(topk_ptr + a)
-    d, _ = _branch_gemv(h_ptr + a.to(gl.int64) * K, gl.load(branch_ptr + e), gl.load(slot_ptr + e), H, row0, 0, K,
-                        q00, q01, s0, z0, q10, q11, s1, z1, q20, q21, s2, z2, B0, B1, B2, BR, NG, U, False, OUT_L)
+    d = _down_rows(h_ptr, topk_ptr, branch_ptr, slot_ptr, a, row0, H, K, q00, q01, s0, z0, q10, q11, s1, z1, q20, q21, s2, z2,
+                   B0, B1, B2, BR, NG, U, OUT_L)
     n = row0 + gl.arange(0, BR, layout=OUT_L)
     gl.atomic_add(out_ptr + (a // TOPK).to(gl.int64) * H + n, gl.load(rw_ptr + a) * d, mask=n < H)
 
