@@ -379,16 +379,21 @@ def _groups(p:AllocationProblem, scope:str) -> list[np.ndarray]:
     if scope not in SCOPES: raise AllocationError(f"Budget scope must be one of {SCOPES}, got {scope!r}")
     return [np.flatnonzero(p.layer == l) for l in p.shape.layers] if scope == 'layer' else [np.arange(len(p.keys))]
 
-def least_budget(p:AllocationProblem, scope:str='layer') -> float:
-    "The smallest feasible budget (average bits per expert weight): the cheapest config everywhere."
-    return max(float((p.bits[g].min(1) * p.size[g]).sum() / p.size[g].sum()) for g in _groups(p, scope))
+def least_budget(model, # an `AllocationProblem`, a Hugging Face MoE model or its `ModelShape`
+                 candidates:str|Sequence[str]='weight-only', # candidate configs (a problem has its own)
+                ) -> float:
+    "The smallest feasible budget (average bits per expert weight, scales and zeros counted): every expert linear at its cheapest candidate. The experts share one shape, so it is the same per layer and for the model, and known before any sensitivity is measured."
+    if isinstance(model, AllocationProblem): model, candidates = model.shape, model.configs
+    shape, configs = model_shape(model), candidate_configs(candidates)
+    size = {l: shape.n_params(l) for l in LINEAR_KINDS}
+    return sum(n * min(get_config(c).bits(shape.nk(l)[1]) for c in configs) for l, n in size.items()) / sum(size.values())
 
 def _oracles(p:AllocationProblem, budget:float, r:float, scope:str, solver:str) -> list[_Oracle]:
     "Checked arguments, as one weighted-sum solver per group of rows."
     groups = _groups(p, scope)
     if not 0 <= r <= 1: raise AllocationError(f"r must lie in [0, 1] (1: accuracy only, 0: speed only), got {r}")
     if solver not in SOLVERS: raise AllocationError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
-    if not budget >= (least := least_budget(p, scope)) - 1e-9:
+    if not budget >= (least := least_budget(p)) - 1e-9:
         raise AllocationError(f"Budget {budget} bits is below the cheapest candidate config: the least feasible budget is {least:.4f} bits")
     return [SOLVERS[solver](p, g, budget * p.size[g].sum()) for g in groups]
 

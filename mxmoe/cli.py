@@ -11,8 +11,8 @@ from .core import MxMoEError, write_atomic
 
 # %% auto #0
 __all__ = ['UNIFORM_BASELINES', 'UNIFORM_WA', 'CPU_EVAL_WINDOWS', 'DEFAULT_POINTS', 'MODEL_LOSS_WINDOWS', 'Stages', 'make_parser',
-           'load_model', 'main', 'resolve_loss', 'resolve_points', 'mxmoe_points', 'frontier', 'write_report',
-           'allocation_problem', 'run_pipeline']
+           'load_model', 'main', 'resolve_loss', 'resolve_points', 'mxmoe_points', 'check_budgets', 'frontier',
+           'write_report', 'allocation_problem', 'run_pipeline']
 
 # %% ../nbs/07_cli.ipynb #19707051
 def _fingerprint(params:dict) -> str:
@@ -151,6 +151,17 @@ def mxmoe_points(bits:list, rs:list, wa_bits:float,
     return pts + [dict(bits=wa_bits, r=r, candidates='weight-activation', tag=f'{wa_bits:g}b_r{r:g}_wa', name=f'MxMoE W{wa_bits:g}A-mixed r={r:g}')
                   for r in rs if wa_bits > 0]
 
+def check_budgets(points:list[dict], # from `mxmoe_points`
+                  model # the Hugging Face MoE model, or its `mxmoe.allocation.ModelShape`
+                 ):
+    "Refuse, before any calibration, a point whose budget its candidates cannot meet on `model` (the allocator would only find out after the sensitivity stage)."
+    from mxmoe.allocation import least_budget
+    for p in points:
+        if p['bits'] < (least := least_budget(model, p['candidates'])) - 1e-9:
+            flag = '--wa-bits' if p['tag'].endswith('_wa') else '--bits'
+            raise MxMoEError(f"{flag} {p['bits']:g} is below the least feasible budget of its candidates on this model, {least:.4f} bits "
+                             f"(every expert linear at its cheapest config); pass {flag} {least:.4f} or more")
+
 def _ppl_of(model_factory, plan_fn, quantizer, windows) -> dict:
     "Perplexity of a fresh model quantized by `plan_fn(model)` with `quantizer` (plan_fn None: unquantized)."
     from mxmoe.core import perplexity
@@ -216,6 +227,8 @@ def run_pipeline(args):
     loss = resolve_loss(args.loss, device)
     resolve_points(args, device)
     base_model, tok = load_model(args.model, device)
+    points = mxmoe_points(args.bits, args.r, args.wa_bits, args.candidates)
+    check_budgets(points, base_model)
     max_len = getattr(base_model.config, 'max_position_embeddings', None)
     windows = eval_windows(tok, args.seqlen, data_dir=args.data, max_len=max_len)
     if args.eval_windows is None and device == 'cpu':
@@ -231,7 +244,6 @@ def run_pipeline(args):
         write_atomic(out/'calibration_report.csv', st.summary().to_csv(index=False))
         return dict(path=str(save_stats(st, out/'stats.safetensors')), report=str(out/'calibration_report.csv'))
     stats = load_stats(stages('stats', calib, stats_stage)['path'])
-    points = mxmoe_points(args.bits, args.r, args.wa_bits, args.candidates)
     uniform_wa = UNIFORM_WA if args.wa_bits else ()  # weight-activation baselines go with the weight-activation point
     configs = list(dict.fromkeys([c for p in points for c in candidate_configs(p['candidates'])] + list(uniform_wa)))
     quant = dict(method=args.method, **({} if args.method == 'rtn' else dict(gptq=gptq_defaults())))  # what the codes depend on
