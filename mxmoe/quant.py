@@ -305,6 +305,7 @@ def quantize_weight(w:torch.Tensor, # weight [..., N, K]
     "`w` quantized under `cfg` by `method`, rotated first for `gptq_had` and for configs with `hadamard=True`."
     cfg = get_config(cfg)
     if method not in METHODS: raise QuantConfigError(f"Unknown method {method!r}; use one of {METHODS}")
+    if not torch.isfinite(w).all(): raise QuantError(f"The weight {tuple(w.shape)} holds NaN or Inf; fix the checkpoint before quantizing")
     rotate = method == 'gptq_had' or cfg.hadamard
     if rotate:
         R = hadamard_matrix(w.shape[-1]).to(w.device)
