@@ -520,9 +520,14 @@ def _check_inputs(hidden, top_k_index, top_k_weights, layer):
     if top_k_index.dim() != 2 or top_k_index.shape != top_k_weights.shape or top_k_index.shape[0] != hidden.shape[0]:
         raise ValueError(f"top_k_index and top_k_weights must both be [T, k] with T = {hidden.shape[0]}, "
                          f"got {tuple(top_k_index.shape)} and {tuple(top_k_weights.shape)}")
+    if top_k_index.dtype.is_floating_point or top_k_index.dtype.is_complex or top_k_index.dtype == torch.bool:
+        raise ValueError(f"top_k_index must hold integer expert ids, got {top_k_index.dtype}")
+    if not top_k_index.is_cuda and top_k_index.numel() and not 0 <= int(top_k_index.min()) <= int(top_k_index.max()) < layer.n_experts:
+        raise ValueError(f"top_k_index holds expert ids outside 0..{layer.n_experts - 1} "
+                         f"({int(top_k_index.min())}..{int(top_k_index.max())}): the layer has {layer.n_experts} experts")
 
 def moe_experts_forward(hidden:torch.Tensor, # [T, H] hidden states of the routed tokens
-                        top_k_index:torch.Tensor, # [T, k] experts chosen per token (0 <= id < E)
+                        top_k_index:torch.Tensor, # [T, k] experts chosen per token (0 <= id < E: checked on the CPU; on CUDA it would cost a synchronization)
                         top_k_weights:torch.Tensor, # [T, k] router weights
                         layer:MoELayerWeights # the layer's packed experts (on hidden's device)
                        ) -> torch.Tensor:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import pandas as pd
 from tqdm.auto import tqdm
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from .core import MxMoEError, MoELayer, moe_layers, override_experts, atomic_path
 from .core import PLAN_LINEARS, plan_weight
@@ -227,6 +227,12 @@ def load_stats(path:str|Path) -> ActStats:
     "Read statistics written by `save_stats`; a clear error for a missing, foreign or outdated file."
     path = Path(path)
     if not path.is_file(): raise StatsError(f"No statistics file at {path}; run `collect_stats` and `save_stats` first")
+    try: return _read_stats(path)
+    except (SafetensorError, json.JSONDecodeError) as e:
+        raise StatsError(f"{path} cannot be read ({e}): corrupt or truncated; delete it and collect the statistics again") from None
+
+def _read_stats(path:Path) -> ActStats:
+    "`load_stats` of an existing file."
     with safe_open(str(path), framework='pt') as f:
         raw = (f.metadata() or {}).get('mxmoe_stats')
         if raw is None: raise StatsError(f"{path} is not an mxmoe statistics file")
