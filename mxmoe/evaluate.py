@@ -8,6 +8,7 @@ import json, os, shutil, tempfile
 from pathlib import Path
 from typing import Callable
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file, load_file
 import pandas as pd
 from .core import MxMoEError, moe_layers, MoELayer, PLAN_LINEARS, plan_weight, override_experts
@@ -160,6 +161,19 @@ def save_quantized(model, out_dir:str|Path, qts:dict[Key, QTensor], plan:dict[Ke
         shutil.rmtree(tmp, ignore_errors=True); raise
     return out_dir
 
+def _read_codes(path:Path, plan:dict[Key, str], rotated:set[Key]) -> dict[Key, QTensor]:
+    "The codes of every quantized linear of `plan` from a checkpoint's codes file; a clear error if it is corrupt or lacks one."
+    try: tensors = load_file(path)
+    except SafetensorError as e: raise MxMoEError(f"{path} is corrupt or truncated ({e}); save the checkpoint again") from None
+    qts = {}
+    for k, c in plan.items():
+        cfg = rotated_config(get_config(c)) if k in rotated else get_config(c)
+        if not cfg.quantized: continue
+        if (name := f'{_key_str(k)}.q') not in tensors: raise MxMoEError(f"{path} has no codes for {k} of the plan; save the checkpoint again")
+        q = tensors[name]
+        qts[k] = QTensor(q.view(torch.float8_e4m3fn) if cfg.w_format == 'fp8' else q, tensors[f'{_key_str(k)}.scale'], tensors.get(f'{_key_str(k)}.zero'), cfg)
+    return qts
+
 def load_quantized(path:str|Path, dtype:torch.dtype|None=None,
                    kernels:bool=False, # run the experts through the generated kernels (`install_kernels_`)
                    tokens_per_expert:float=1, # with `kernels`, if the checkpoint has no allocation: picks the tiles
@@ -173,16 +187,10 @@ def load_quantized(path:str|Path, dtype:torch.dtype|None=None,
     except json.JSONDecodeError as e: raise MxMoEError(f"{path/'mxmoe_quant.json'} is corrupt ({e}); save the checkpoint again") from None
     if meta.get('format') != QUANT_FORMAT: raise MxMoEError(f"{path} has checkpoint format {meta.get('format')}, this mxmoe reads {QUANT_FORMAT}")
     plan = {_str_key(k): c for k, c in meta['plan'].items()}
-    rotated = set(map(_str_key, meta.get('rotated', [])))
-    tensors = load_file(path/'mxmoe_codes.safetensors')
-    qts = {}
-    for k, c in plan.items():
-        cfg = get_config(c)
-        if k in rotated: cfg = rotated_config(cfg)
-        if not cfg.quantized: continue
-        q = tensors[f'{_key_str(k)}.q']
-        qts[k] = QTensor(q.view(torch.float8_e4m3fn) if cfg.w_format == 'fp8' else q, tensors[f'{_key_str(k)}.scale'], tensors.get(f'{_key_str(k)}.zero'), cfg)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).eval()
+    qts = _read_codes(path/'mxmoe_codes.safetensors', plan, set(map(_str_key, meta.get('rotated', []))))
+    try: model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).eval()
+    except (OSError, ValueError, SafetensorError) as e:
+        raise MxMoEError(f"{path}: transformers cannot load its model ({str(e).splitlines()[0]}); save the checkpoint again") from None
     if kernels: install_kernels_(model, qts, plan, meta.get('allocation'), tokens_per_expert)
     else: quantize_activations_(model, qts)
     tok = AutoTokenizer.from_pretrained(path) if (path/'tokenizer_config.json').is_file() else None
