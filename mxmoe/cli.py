@@ -18,19 +18,25 @@ __all__ = ['UNIFORM_BASELINES', 'UNIFORM_WA', 'CPU_EVAL_WINDOWS', 'DEFAULT_POINT
 def _fingerprint(params:dict) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
+def _cached_json(path:Path) -> dict|None:
+    "The content of a cached JSON file, or None where it is missing or unreadable (edited or damaged by hand): computed again."
+    try: return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError): return None
+
 class Stages:
     "Runs named stages whose JSON results are cached in `out_dir` under a fingerprint of their parameters."
     def __init__(self, out_dir:Path, log:Callable[[str], None]=print):
         self.out_dir, self.log = Path(out_dir)/'stages', log
         self.index_path = self.out_dir/'index.json'
-        self.index = json.loads(self.index_path.read_text()) if self.index_path.is_file() else {}
+        self.index = _cached_json(self.index_path) or {}
+        if not self.index and self.index_path.is_file(): log(f"{self.index_path} is unreadable: every stage runs again")
 
     def __call__(self, name:str, params:dict, fn:Callable[[], dict]) -> dict:
         "The result of stage `name`: loaded if finished with the same `params`, else computed by `fn` and saved."
         path, fp = self.out_dir/f'{name}.json', _fingerprint(params)
-        if self.index.get(name) == fp and path.is_file():
+        if self.index.get(name) == fp and (done := _cached_json(path)) is not None:
             self.log(f"[{name}] done earlier, reusing {path}")
-            return json.loads(path.read_text())
+            return done
         self.log(f"[{name}] running")
         result = fn()
         write_atomic(path, json.dumps(result, indent=1, default=str))
