@@ -55,6 +55,20 @@ def _positive(s:str) -> float:
     if not v > 0: raise argparse.ArgumentTypeError(f"must be positive, got {v}")
     return v
 
+def _non_negative(s:str) -> float:
+    v = float(s)
+    if not v >= 0: raise argparse.ArgumentTypeError(f"must be 0 or more, got {v}")
+    return v
+
+def _int_at_least(lo:int) -> Callable[[str], int]:
+    "An argparse type: a whole number of at least `lo`."
+    def parse(s:str) -> int:
+        try: v = int(s)
+        except ValueError: raise argparse.ArgumentTypeError(f"must be a whole number, got {s!r}") from None
+        if v < lo: raise argparse.ArgumentTypeError(f"must be at least {lo}, got {v}")
+        return v
+    return parse
+
 def _candidate_set(s:str) -> str|list[str]:
     "A name in `mxmoe.allocation.CANDIDATE_SETS` or comma-separated config names, checked before any stage runs."
     from mxmoe.allocation import AllocationError, CANDIDATE_SETS, candidate_configs
@@ -76,17 +90,17 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument('--model', default='embedded', help="'embedded' (default), a local model folder, or a Hugging Face id")
     r.add_argument('--bits', type=_positive, nargs='+', default=None, help='average bits per expert weight, scales and zeros counted; one MxMoE point per value (default 2.25 3.25 4.25 on a GPU, 2.25 3.25 on a CPU)')
     r.add_argument('--r', type=_unit_interval, nargs='+', default=None, help='accuracy/speed trade-offs in [0, 1]; 1 = accuracy only (default 1 0.75 on a GPU, 1 on a CPU)')
-    r.add_argument('--wa-bits', type=float, default=None, help='budget of the W5A5-style point over weight-activation configs (default 5.25 on a GPU, none on a CPU; 0: none)')
+    r.add_argument('--wa-bits', type=_non_negative, default=None, help='budget of the W5A5-style point over weight-activation configs (default 5.25 on a GPU, none on a CPU; 0: none)')
     r.add_argument('--data', type=_existing_dir, default=None, help='local WikiText-2 folder (default: $MXMOE_DATA, else the hub)')
     r.add_argument('--out', type=Path, default=Path('mxmoe_out'), help='report directory (default mxmoe_out)')
-    r.add_argument('--n-calib', type=int, default=128, help='calibration windows (default 128)')
-    r.add_argument('--seqlen', type=int, default=512, help='tokens per window (default 512)')
+    r.add_argument('--n-calib', type=_int_at_least(1), default=128, help='calibration windows (default 128)')
+    r.add_argument('--seqlen', type=_int_at_least(2), default=512, help='tokens per window (default 512)')
     r.add_argument('--candidates', type=_candidate_set, default='weight-only', help="candidate set: 'weight-only', 'weight-activation', 'both', 'weight-only+rotated' (with the Hadamard-rotated twins) or comma-separated config names")
     r.add_argument('--method', default='gptq', choices=['rtn', 'gptq', 'gptq_had'], help='quantizer (default gptq)')
     r.add_argument('--loss', default='auto', choices=['auto', 'linear', 'block', 'model'], help="sensitivity loss the allocator minimizes (default auto: 'model' on a GPU, 'block' on a CPU)")
     r.add_argument('--scope', default='global', choices=['layer', 'global'], help='one budget across the model (default) or per layer (MxMoE)')
     r.add_argument('--offload', action='store_true', help='calibrate layer by layer, one decoder layer on the GPU at a time (models larger than the GPU)')
-    r.add_argument('--eval-windows', type=int, default=None, help='evaluate on the first N test windows (default: all on a GPU, 64 on a CPU; 0: all)')
+    r.add_argument('--eval-windows', type=_int_at_least(0), default=None, help='evaluate on the first N test windows (default: all on a GPU, a few on a CPU, as the run says; 0: all)')
     r.add_argument('--device', default=None, help="torch device (default: 'cuda' when available, else 'cpu')")
     r.add_argument('--seed', type=int, default=0)
     return p
