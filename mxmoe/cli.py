@@ -77,6 +77,16 @@ def _candidate_set(s:str) -> str|list[str]:
     except AllocationError as e: raise argparse.ArgumentTypeError(str(e)) from None
     return arg
 
+def _device(s:str) -> str:
+    "A torch device this machine has."
+    import torch
+    try: dev = torch.device(s)
+    except RuntimeError: raise argparse.ArgumentTypeError(f"{s!r} is not a torch device; pass 'cpu' or 'cuda' (or 'cuda:N')") from None
+    if dev.type == 'cuda' and not torch.cuda.is_available(): raise argparse.ArgumentTypeError(f"{s!r}: this machine has no CUDA device; pass 'cpu' or leave --device out")
+    if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"{s!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return s
+
 def _existing_dir(s:str) -> Path:
     p = Path(s).expanduser()
     if not p.is_dir(): raise argparse.ArgumentTypeError(f"{p} is not a directory (it should hold wikitext-2-raw/ and wikitext-2/)")
@@ -101,7 +111,7 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument('--scope', default='global', choices=['layer', 'global'], help='one budget across the model (default) or per layer (MxMoE)')
     r.add_argument('--offload', action='store_true', help='calibrate layer by layer, one decoder layer on the GPU at a time (models larger than the GPU)')
     r.add_argument('--eval-windows', type=_int_at_least(0), default=None, help='evaluate on the first N test windows (default: all on a GPU, a few on a CPU, as the run says; 0: all)')
-    r.add_argument('--device', default=None, help="torch device (default: 'cuda' when available, else 'cpu')")
+    r.add_argument('--device', type=_device, default=None, help="torch device (default: 'cuda' when available, else 'cpu')")
     r.add_argument('--seed', type=int, default=0)
     return p
 
