@@ -294,6 +294,7 @@ def calibration_windows(tokenizer, n:int=128, seqlen:int=512, seed:int=0,
                         max_len:int|None=None, # the model's max positions; longer seqlen is an error
                        ) -> torch.Tensor:
     "`n` random windows of `seqlen` tokens from the train split, [n, seqlen], deterministic by `seed`."
+    if n < 1: raise DataError(f"n must be at least 1 calibration window, got {n}")
     ids = token_stream(tokenizer, 'train', data_dir)
     _check_seqlen(seqlen, max_len, len(ids))
     g = torch.Generator().manual_seed(seed)
