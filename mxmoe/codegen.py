@@ -412,7 +412,10 @@ def load_kernels(allocation:dict, gluon:tuple=(True, True)) -> object:
 
 def write_kernels(allocation_json:str|Path) -> Path:
     "Regenerate the kernel source of the allocation stored in `allocation_json`; returns its path."
-    a = json.loads(Path(allocation_json).read_text())
+    path = Path(allocation_json)
+    if not path.is_file(): raise AllocationError(f"No kernel allocation file at {path}")
+    try: a = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise AllocationError(f"{path} is not valid JSON (corrupt or truncated?): {e}") from None
     load_kernels(a)
     return kernel_dir() / f"moe_{kernel_hash(a)}.py"
 

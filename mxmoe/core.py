@@ -15,7 +15,7 @@ import torch.nn.functional as F
 __all__ = ['SUPPORTED_ARCHS', 'LINEARS', 'PLAN_LINEARS', 'SPLITS', 'MxMoEError', 'UnsupportedModelError', 'DataError', 'MoELayer',
            'moe_layers', 'plan_weight', 'tiny_moe', 'reference_experts_forward', 'ExpertsOverride', 'override_experts',
            'atomic_path', 'write_atomic', 'save_json', 'data_dir', 'load_wikitext2', 'token_stream',
-           'calibration_windows', 'eval_windows', 'perplexity']
+           'calibration_windows', 'eval_windows', 'check_windows', 'perplexity']
 
 # %% ../nbs/00_core.ipynb #6ffb492c
 class MxMoEError(Exception):
@@ -309,11 +309,27 @@ def eval_windows(tokenizer, seqlen:int, split:str='test', data_dir:str|Path|None
     return ids[:n * seqlen].view(n, seqlen)
 
 # %% ../nbs/00_core.ipynb #c480e36e
+def check_windows(windows:torch.Tensor, # token ids
+                  model:nn.Module, # the model they are for
+                  min_len:int=1 # tokens a window needs
+                 ):
+    "Raise `DataError` naming the fix unless `windows` are integer token ids [n >= 1, seqlen >= min_len] within the model's vocabulary (where it has input embeddings)."
+    if not isinstance(windows, torch.Tensor) or windows.dim() != 2 or windows.dtype.is_floating_point or windows.dtype == torch.bool:
+        raise DataError(f"windows must be integer token ids [n, seqlen] (e.g. `calibration_windows`), got "
+                        f"{tuple(windows.shape) if isinstance(windows, torch.Tensor) else type(windows).__name__} {getattr(windows, 'dtype', '')}")
+    if len(windows) == 0 or windows.shape[1] < min_len:
+        raise DataError(f"windows {tuple(windows.shape)} are too few or too short: pass at least one window of {min_len} or more tokens")
+    emb = model.get_input_embeddings() if hasattr(model, 'get_input_embeddings') else None
+    if emb is not None and not 0 <= int(windows.min()) <= int(windows.max()) < emb.num_embeddings:
+        raise DataError(f"token ids {int(windows.min())}..{int(windows.max())} lie outside the model's vocabulary "
+                        f"0..{emb.num_embeddings - 1}: were they made with another tokenizer?")
+
 @torch.no_grad()
 def perplexity(model:nn.Module, windows:torch.Tensor, # [n, seqlen] token ids
                batch_size:int=8, progress:bool=True) -> float:
     "Perplexity of `model` on token `windows`: exp of the mean next-token cross-entropy."
     from tqdm.auto import tqdm
+    check_windows(windows, model, min_len=2)
     dev = next(model.parameters()).device
     nll, count = 0.0, 0
     for i in tqdm(range(0, len(windows), batch_size), desc='perplexity', disable=not progress, leave=False):

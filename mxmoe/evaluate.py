@@ -233,8 +233,10 @@ def run_lm_eval(model, tokenizer, tasks:list[str], include_path:str|Path|None=No
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, max_length=max_length)
     tm = TaskManager(include_path=str(include_path) if include_path else None)
+    if unknown := [t for t in tasks if t not in tm.all_tasks]:
+        raise MxMoEError(f"lm-eval knows no task {unknown}; `lm_eval --tasks list` names them (a local task: pass include_path)")
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, max_length=max_length)
     res = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=tm, limit=limit)
     return {t: {k.split(',')[0]: v for k, v in r.items() if isinstance(v, float)} for t, r in res['results'].items()}
 

@@ -12,12 +12,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
-from .core import MxMoEError, MoELayer, moe_layers, override_experts, atomic_path
+from .core import MxMoEError, MoELayer, check_windows, moe_layers, override_experts, atomic_path
 from .core import PLAN_LINEARS, plan_weight
 
 # %% auto #0
 __all__ = ['STATS_VERSION', 'StatsError', 'LayerStats', 'glu', 'expert_intermediate', 'check_finite_weights', 'ActStats',
-           'save_stats', 'load_stats', 'check_windows', 'collect_stats']
+           'save_stats', 'load_stats', 'collect_stats']
 
 # %% ../nbs/01_stats.ipynb #12cf2ad8
 class StatsError(MxMoEError):
@@ -309,19 +309,6 @@ def _collect_layerwise(base, windows:torch.Tensor, batch_size:int, layers:list, 
     return out
 
 # %% ../nbs/01_stats.ipynb #ce1070ac
-def check_windows(windows:torch.Tensor, # calibration token ids
-                  model # the model they are for
-                 ):
-    "Raise `StatsError` naming the fix unless `windows` are integer token ids [n >= 1, seqlen >= 1] within the model's vocabulary."
-    if not isinstance(windows, torch.Tensor) or windows.dim() != 2 or windows.dtype.is_floating_point or windows.dtype == torch.bool:
-        raise StatsError(f"windows must be integer token ids [n, seqlen] (e.g. `calibration_windows`), got "
-                         f"{tuple(windows.shape) if isinstance(windows, torch.Tensor) else type(windows).__name__} {getattr(windows, 'dtype', '')}")
-    if windows.numel() == 0: raise StatsError(f"windows {tuple(windows.shape)} hold no tokens: pass at least one window")
-    V = model.get_input_embeddings().num_embeddings
-    if not 0 <= int(windows.min()) <= int(windows.max()) < V:
-        raise StatsError(f"token ids {int(windows.min())}..{int(windows.max())} lie outside the model's vocabulary 0..{V - 1}: "
-                         "were they made with another tokenizer?")
-
 @torch.no_grad()
 def collect_stats(model, # a supported Hugging Face MoE causal LM, in eval mode
                   windows:torch.Tensor, # calibration token ids [n, seqlen], e.g. `calibration_windows(tokenizer)`
