@@ -29,6 +29,10 @@ four routings, bf16 `grouped_mm` in the same process) at 1 and 64 tokens on the 
               (a 3-bit gate_up alone: 128 registers instead of 158)
   w3_serial_cap  the same, and every gate_up launch without a 32-row tile capped at 128 registers (the mixed
               allocation's: 157 uncapped, none spilled at 128): four programs a multiprocessor instead of three
+  mma_v2      (a candidate: its largest error over the routings is recorded) the group loop on mma.sync: each warp
+              its 16 rows, the fragment-ordered codes (the wgmma register operand is the mma.sync one), the
+              activations, scales, zeros and token sums loaded straight into registers, the next group's loads
+              issued before this group's arithmetic; no shared memory, no barrier, no register caps
   Configs (--configs): w4g128, mixed225 and any other `bench_grouped.py` names, each also as NAME_blocked: the same
   allocation with its experts in config order (a launch's tiles of one config adjacent, instead of cycling).
 About 1 minute per variant on an H100. The patches were written against `mxmoe/gluon.py` of commit d574772, before the
@@ -36,7 +40,8 @@ token sums were precomputed (`XSW`): check that commit out to run them as measur
 the first four variants; `results/chain_probe_variants.json`: the others, H100 and H200). On later kernels the
 variants that name the ones (`no_ones*`, `ones_regs`, `pipelined*`) change only launches that still take them, and
 `pipelined*` compiles only there. The variants from `no_copies` on, and `--configs`, were written against the kernel
-of commit d19a8c3 and measured on it (`results/chain_probe_bounds_h100.json`).
+of commit d19a8c3 and measured on it (`results/chain_probe_bounds_h100.json`); `mma_v2` against the kernel of 2026-11-27
+(main 2d7250f: H200, `results/mma_v2_probe_h200.json`).
 
     PYTHONPATH=. python bench/chain_probe.py OUT.json [--variants base no_ones ...] [--models qwen15 mixtral] [--tokens 1 16 64] [--configs mixed225]
 """
@@ -185,6 +190,123 @@ def _lean(src: str) -> str:
     return src
 
 
+MAINLOOP_START = "@gluon.jit\ndef _mainloop("
+MAINLOOP_END = "    async_copy.wait_group(0)\n    return acc_a, acc_b\n"
+ACC_V3 = "    return gl.NVMMADistributedLayout(version=[3, 0], warps_per_cta=[4, 1], instr_shape=[16, BM, 16])\n"
+ACC_V2 = "    return gl.NVMMADistributedLayout(version=[2, 0], warps_per_cta=[4, 1], instr_shape=[16, 8])\n"
+UNCAPPED = [("    if linear == 'down': return dict(num_warps=4, maxnreg=128)\n", "    if linear == 'down': return dict(num_warps=4)\n"),
+            ("dict(num_warps=4, maxnreg=GATE_UP_REGS) if any(", "dict(num_warps=4) if any(")]  # the caps were set for the wgmma loop
+MMA_V2 = """@gluon.jit
+def _v2_loads(g, G, NW, HALF, x_ptr, xr, xm, xmc, kk, K, xs_ptrs, NXS, pa0, pa1, pb0, pb1, wmask0, wmask1, s_ptrs, rmask, z_ptrs,
+              W_BITS: gl.constexpr, GROUP: gl.constexpr, FUSED: gl.constexpr, GS0: gl.constexpr, GS1: gl.constexpr,
+              XSW: gl.constexpr):
+    "Everything group g reads, straight from global memory into registers (zeros past the last group)."
+    live = g < G
+    xg = gl.load(x_ptr + xr.to(gl.int64)[None, :] * K + (g * 128 + kk)[:, None], mask=xm[None, :] & live, other=0.)
+    wa0 = gl.load(pa0 + g * GS0, mask=wmask0[:, None] & live, other=0)
+    wa1, wb0, wb1 = wa0, wa0, wa0
+    if W_BITS == 3:
+        wa1 = gl.load(pa1 + g * GS1, mask=wmask1[:, None] & live, other=0)
+    if FUSED:
+        wb0 = gl.load(pb0 + g * GS0, mask=wmask0[:, None] & live, other=0)
+        if W_BITS == 3:
+            wb1 = gl.load(pb1 + g * GS1, mask=wmask1[:, None] & live, other=0)
+    sa = gl.load(s_ptrs + g * NW, mask=rmask & live & (GROUP != -1), other=0.)
+    za = gl.load(z_ptrs + g * NW, mask=rmask & live & (GROUP != -1), other=0.)
+    sb = gl.load(s_ptrs + g * NW + HALF, mask=rmask & live & (GROUP != -1) & FUSED, other=0.)
+    zb = gl.load(z_ptrs + g * NW + HALF, mask=rmask & live & (GROUP != -1) & FUSED, other=0.)
+    xs = gl.load(xs_ptrs + g * XSW, mask=xmc & live & (XSW > 0), other=0.)
+    if XSW == 2:
+        xs += gl.load(xs_ptrs + g * 2 + 1, mask=xmc & live & (g * 2 + 1 < NXS), other=0.)
+    return xg, wa0, wa1, wb0, wb1, sa, za, sb, zb, xs
+
+@gluon.jit
+def _mainloop(x_ptr, x_rows, xmask, xs_ptr, q0_ptr, q1_ptr, s_ptr, z_ptr, slot, n_blk, NOUT, NW, HALF, K,
+              FUSED: gl.constexpr, W_BITS: gl.constexpr, GROUP: gl.constexpr,
+              BM: gl.constexpr, BN: gl.constexpr, BK: gl.constexpr, XSW: gl.constexpr):
+    "`_mainloop` on mma.sync (mma_v2): each warp its 16 rows, codes and activations loaded straight into registers, the next group's loads issued before this group's arithmetic; no shared memory, no barrier."
+    gl.static_assert(BN == BLOCK_ROWS, "a tile's weight rows are one block of the fragment layout")
+    B0: gl.constexpr = 2 if W_BITS == 3 else W_BITS
+    WPG0: gl.constexpr = 4 * B0
+    WPG1: gl.constexpr = 4
+    acc_l: gl.constexpr = acc_layout(BM)
+    a_l: gl.constexpr = gl.DotOperandLayout(operand_index=0, parent=acc_l, k_width=2)
+    b_l: gl.constexpr = gl.DotOperandLayout(operand_index=1, parent=acc_l, k_width=2)
+    r_l: gl.constexpr = gl.SliceLayout(1, acc_l)
+    c_l: gl.constexpr = gl.SliceLayout(0, acc_l)
+    w_l0: gl.constexpr = word_layout(BN, B0)
+    w_l1: gl.constexpr = word_layout(BN, 1)
+    G = gl.cdiv(K, 128)
+    GS = G
+    if GROUP == -1:
+        GS = 1
+    xr = gl.convert_layout(x_rows, gl.SliceLayout(0, b_l))
+    xm = gl.convert_layout(xmask, gl.SliceLayout(0, b_l))
+    kk = gl.arange(0, 128, layout=gl.SliceLayout(1, b_l))
+    xrc = gl.convert_layout(x_rows, c_l)
+    xmc = gl.convert_layout(xmask, c_l)
+    NXS = 1
+    if XSW > 0:
+        NXS = gl.cdiv(K, 128 // XSW)
+    xs_ptrs = xs_ptr + xrc.to(gl.int64) * NXS
+    first_row = slot * NW + n_blk * BN
+    _, wmask0 = _rows(n_blk, NOUT, BN, gl.SliceLayout(1, w_l0))
+    pa0 = _block_words(q0_ptr, first_row, G, WPG0, BN, w_l0)
+    pb0 = pa0 + HALF * (G * WPG0)
+    pa1, pb1, wmask1 = pa0, pa0, wmask0
+    if W_BITS == 3:
+        _, wmask1 = _rows(n_blk, NOUT, BN, gl.SliceLayout(1, w_l1))
+        pa1 = _block_words(q1_ptr, first_row, G, WPG1, BN, w_l1)
+        pb1 = pa1 + HALF * (G * WPG1)
+    nr, rmask = _rows(n_blk, NOUT, BN, r_l)
+    s_ptrs = s_ptr + slot.to(gl.int64) * GS * NW + nr
+    z_ptrs = z_ptr + slot.to(gl.int64) * GS * NW + nr
+    s_a = gl.load(s_ptr + slot * NW + nr, mask=rmask & (GROUP == -1), other=0.).to(gl.float32)
+    z_a = gl.load(z_ptr + slot * NW + nr, mask=rmask & (GROUP == -1), other=0.).to(gl.float32)
+    s_b = gl.load(s_ptr + slot * NW + nr + HALF, mask=rmask & (GROUP == -1) & FUSED, other=0.).to(gl.float32)
+    z_b = gl.load(z_ptr + slot * NW + nr + HALF, mask=rmask & (GROUP == -1) & FUSED, other=0.).to(gl.float32)
+    acc_a = gl.zeros([BN, BM], gl.float32, layout=acc_l)
+    acc_b = gl.zeros([BN, BM], gl.float32, layout=acc_l)
+    zero = gl.zeros([BN, BM], gl.float32, layout=acc_l)
+    ones = gl.full([BN, 128], 1.0, gl.bfloat16, layout=a_l)
+    xg, wa0, wa1, wb0, wb1, sa, za, sb, zb, xs = _v2_loads(0, G, NW, HALF, x_ptr, xr, xm, xmc, kk, K, xs_ptrs, NXS, pa0, pa1, pb0, pb1,
+                                                           wmask0, wmask1, s_ptrs, rmask, z_ptrs, W_BITS, GROUP, FUSED,
+                                                           BN * WPG0, BN * WPG1, XSW)
+    for g in range(G):
+        nxg, nwa0, nwa1, nwb0, nwb1, nsa, nza, nsb, nzb, nxs = _v2_loads(g + 1, G, NW, HALF, x_ptr, xr, xm, xmc, kk, K, xs_ptrs, NXS,
+                                                                         pa0, pa1, pb0, pb1, wmask0, wmask1, s_ptrs, rmask, z_ptrs,
+                                                                         W_BITS, GROUP, FUSED, BN * WPG0, BN * WPG1, XSW)
+        xb = xg.to(gl.bfloat16)
+        if XSW == 0:
+            xsum = mma_v2(ones, xb, zero)
+        else:
+            xsum = xs[None, :]
+        if GROUP != -1:
+            s_a = sa.to(gl.float32)
+            z_a = za.to(gl.float32)
+            s_b = sb.to(gl.float32)
+            z_b = zb.to(gl.float32)
+        pa = mma_v2(_codes(wa0, wa1, W_BITS, BN, a_l), xb, zero)
+        acc_a = _scaled(acc_a, pa, s_a, z_a, xsum)
+        if FUSED:
+            pb = mma_v2(_codes(wb0, wb1, W_BITS, BN, a_l), xb, zero)
+            acc_b = _scaled(acc_b, pb, s_b, z_b, xsum)
+        xg, wa0, wa1, wb0, wb1, sa, za, sb, zb, xs = nxg, nwa0, nwa1, nwb0, nwb1, nsa, nza, nsb, nzb, nxs
+    return acc_a, acc_b
+"""
+
+
+def _mma_v2(src: str) -> str:
+    "The group loop on mma.sync (`MMA_V2`) in place of the wgmma ring; the accumulators in the mma.sync layout."
+    a, b = _region(src, MAINLOOP_START, MAINLOOP_END)
+    src = src[:a] + MMA_V2 + src[b:]
+    for old, new in ((ACC_V3, ACC_V2), *UNCAPPED):
+        assert src.count(old) == 1, old
+        src = src.replace(old, new)
+    return src.replace("from triton.experimental.gluon.language.nvidia.ampere import async_copy\n",
+                       "from triton.experimental.gluon.language.nvidia.ampere import async_copy, mma_v2\n")
+
+
 CODES_START = "@gluon.jit\ndef _codes("
 CODES_END = "    return _operand(x, BN, A_LAYOUT)\n"
 PLACED = """@gluon.jit
@@ -256,7 +378,7 @@ REWRITES = {'copies': lambda src: _replace_body(src, "            acc_a = acc_a 
             'copies5': lambda src: _stages(_replace_body(src, "            acc_a = acc_a + 1.0\n"), 5),
             'copies8': lambda src: _stages(_replace_body(src, "            acc_a = acc_a + 1.0\n"), 8),
             'pipelined': lambda src: _pipelined(src, 3), 'pipelined4': lambda src: _pipelined(src, 4),
-            'no_copies': _no_copies, 'lean': _lean, 'placed': _placed_codes, 'stages4': lambda src: _stages(src, 4), 'stages5': lambda src: _stages(src, 5)}
+            'no_copies': _no_copies, 'lean': _lean, 'mma_v2': _mma_v2, 'placed': _placed_codes, 'stages4': lambda src: _stages(src, 4), 'stages5': lambda src: _stages(src, 5)}
 
 
 def patched_gluon(variant: str):
@@ -285,7 +407,7 @@ def run_variant(variant: str, models: list[str], tokens: list[int]|None = None, 
     import os, tempfile
     os.environ['MXMOE_KERNEL_DIR'] = tempfile.mkdtemp(prefix=f'mxmoe_{variant}_')
     from bench.bench_grouped import allocation, bf16_times, kernel_times, random_experts, routings, MODELS
-    from mxmoe.codegen import quantize_layer
+    from mxmoe.codegen import forward_error, quantize_layer
     rows = []
     for model in models:
         E, H, I, k = MODELS[model]
@@ -299,11 +421,13 @@ def run_variant(variant: str, models: list[str], tokens: list[int]|None = None, 
                 block, gemm, _ = kernel_times(layer, sets)
                 rows.append(dict(variant=variant, model=model, config=config, T=T, block_us=block * 1e3, gemm_us=gemm * 1e3,
                                  bf16_block_us=base * 1e3))
+                if variant in CANDIDATES: rows[-1]['error'] = max(forward_error(*s, layer) for s in sets)
                 print(rows[-1], flush=True)
         del wgu, wdn
     return rows
 
 
+CANDIDATES = ('mma_v2',)  # variants that compute right results: their largest relative error over the routings is recorded
 TOKENS = {'qwen15': (1, 64), 'dsv2lite': (1, 64), 'qwen3': (1, 64), 'mixtral': (1, 64)}
 VARIANTS = ['base', 'no_unpack', 'no_sync', 'no_scale']  # the default run (the committed result)
 
