@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_allocation.ipynb #71bf12d9
 from __future__ import annotations
-import dataclasses, functools, heapq, itertools, json, math
+import dataclasses, functools, heapq, itertools, json, math, numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
@@ -393,6 +393,8 @@ def _oracles(p:AllocationProblem, budget:float, r:float, scope:str, solver:str) 
     groups = _groups(p, scope)
     if not 0 <= r <= 1: raise AllocationError(f"r must lie in [0, 1] (1: accuracy only, 0: speed only), got {r}")
     if solver not in SOLVERS: raise AllocationError(f"solver must be one of {list(SOLVERS)}, got {solver!r}")
+    if not isinstance(budget, numbers.Real) or not math.isfinite(budget): raise AllocationError(f"The budget must be a finite number of bits, got {budget!r}")
+    budget = min(float(budget), float(p.bits.max()))  # more than every linear at its largest config constrains nothing
     if not budget >= (least := least_budget(p)) - 1e-9:
         raise AllocationError(f"Budget {budget} bits is below the cheapest candidate config: the least feasible budget is {least:.4f} bits")
     return [SOLVERS[solver](p, g, budget * p.size[g].sum()) for g in groups]
