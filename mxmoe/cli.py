@@ -52,12 +52,12 @@ def _unit_interval(s:str) -> float:
 
 def _positive(s:str) -> float:
     v = float(s)
-    if not v > 0: raise argparse.ArgumentTypeError(f"must be positive, got {v}")
+    if not 0 < v < float('inf'): raise argparse.ArgumentTypeError(f"must be a positive number, got {v}")
     return v
 
 def _non_negative(s:str) -> float:
     v = float(s)
-    if not v >= 0: raise argparse.ArgumentTypeError(f"must be 0 or more, got {v}")
+    if not 0 <= v < float('inf'): raise argparse.ArgumentTypeError(f"must be 0 or more, got {v}")
     return v
 
 def _int_at_least(lo:int) -> Callable[[str], int]:
