@@ -27,11 +27,11 @@ __all__ = ['QWEN15', 'DSV2LITE', 'EMPTY_PROGRAMS', 'TABLE_FORMAT', 'MIN_LOAD', '
            'CALIBRATION', 'CALIBRATION_TOKENS', 'PerfTableError', 'LayerShape', 'embedded_shape', 'linear_dims',
            'expert_tiles', 'linear_points', 'empty_assignments', 'entry_key', 'device_slug', 'perf_dir', 'new_table',
            'add_entries', 'read_table', 'occupancy', 'TileCost', 'fit_tile_cost', 'kernel_slots', 'expert_sums',
-           'launch_us', 'synthetic_table', 'kernel_kind', 'gate_up_sums', 'PerfModel', 'table_path', 'load_perf_model',
-           'graph_us', 'n_copies', 'measure_us', 'rotated_counts', 'linear_rig', 'kernel_meta', 'profile_linear',
-           'profile_mixed', 'profile_fixed', 'block_rig', 'warm_kernels', 'warm_route', 'validation_cases',
-           'case_allocation', 'synthetic_routing', 'case_routings', 'random_groups', 'heldout_cases', 'real_routing',
-           'validation_frame', 'mape', 'measure_case', 'measure_block_entry']
+           'launch_us', 'synthetic_table', 'expert_counts', 'kernel_kind', 'gate_up_sums', 'PerfModel', 'table_path',
+           'load_perf_model', 'graph_us', 'n_copies', 'measure_us', 'rotated_counts', 'linear_rig', 'kernel_meta',
+           'profile_linear', 'profile_mixed', 'profile_fixed', 'block_rig', 'warm_kernels', 'warm_route',
+           'validation_cases', 'case_allocation', 'synthetic_routing', 'case_routings', 'random_groups',
+           'heldout_cases', 'real_routing', 'validation_frame', 'mape', 'measure_case', 'measure_block_entry']
 
 # %% ../nbs/03_perf.ipynb #566bb67b
 class PerfTableError(MxMoEError):
@@ -314,6 +314,15 @@ def _curve(xs, ys, x, what:str) -> float:
 PROFILE_CMD = ("PYTHONPATH=. python bench/profile_perf.py --out data/perf --resume data/perf --shapes NAME:E,H,I,k "
                "--tiles 16,64,128 64,128,128 128,128,128 --per-group 0")  # how to add a layer shape to this GPU's table
 
+def expert_counts(tokens, # assignments per expert
+                  shape # layer sizes (`LayerShape` or `ModelShape`)
+                 ) -> np.ndarray:
+    "`tokens` as int64 [E], or a `ValueError` naming what is wrong: one count per expert, none negative."
+    tokens = np.asarray(tokens, dtype=np.int64)
+    if tokens.shape != (shape.n_experts,): raise ValueError(f"tokens must have one count per expert ({shape.n_experts}), got shape {tokens.shape}")
+    if (tokens < 0).any(): raise ValueError(f"token counts cannot be negative, got {tokens.min()}")
+    return tokens
+
 def kernel_kind(branches:list, # (config, tile) branches of one launch
                 linear:str, hidden:int, intermediate:int # the linear and the layer's H, I
                ) -> str|None:
@@ -423,8 +432,7 @@ class PerfModel:
                     n_tokens:int|None=None # tokens of the batch (default: ceil(Σ tokens / k))
                    ) -> dict:
         "Predicted µs of each part of one MoE block (routing, prologues, the two launches, top-k sum, glue) and the total."
-        tokens, a = np.asarray(tokens, dtype=np.int64), normalize_allocation(allocation, shape.n_experts)
-        if tokens.shape != (shape.n_experts,): raise ValueError(f"tokens must have one count per expert ({shape.n_experts}), got shape {tokens.shape}")
+        tokens, a = expert_counts(tokens, shape), normalize_allocation(allocation, shape.n_experts)
         A = int(tokens.sum())
         if A == 0: return dict(total=0.0)  # the forward returns zeros without launching anything
         T = -(-A // shape.top_k) if n_tokens is None else n_tokens
@@ -533,9 +541,8 @@ class PerfModel:
                  at:dict|None=None # allocation of this layer to linearize the block model at (None: each choice everywhere)
                 ) -> pd.DataFrame:
         "Cost table: µs of each (expert, linear, config, tile) choice; `attrs['base_us']` is the rest of the block."
-        tokens = np.asarray(tokens, dtype=np.int64)
+        tokens = expert_counts(tokens, shape)
         E, A = len(tokens), int(tokens.sum())
-        if E != shape.n_experts: raise ValueError(f"tokens must have one count per expert ({shape.n_experts}), got {E}")
         at = None if at is None else normalize_allocation(at, E)
         frames = []
         for linear in LINEARS:
