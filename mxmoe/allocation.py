@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol, Sequence
 import numpy as np
 import pandas as pd
-from .core import MxMoEError, moe_layers, write_atomic
+from .core import MxMoEError, moe_layers, read_json, write_atomic
 from .quant import CONFIGS, WEIGHT_ONLY, WEIGHT_ACT, QuantConfigError, get_config, rotated_config
 from .core import PLAN_LINEARS
 from .kernels import TILES, TileError, check_tile
@@ -585,9 +585,7 @@ def load_allocation(path:str|Path, # allocation JSON written by `save_allocation
     "Read and validate an allocation file."
     path = Path(path)
     if not path.is_file(): raise AllocationError(f"No allocation file at {path}; make one with `allocate` and `save_allocation`")
-    try: alloc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise AllocationError(f"{path} is not valid JSON (corrupt or truncated?): {e}") from None
-    return validate_allocation(alloc, model, where=str(path))
+    return validate_allocation(read_json(path, AllocationError, 'solve the allocation again'), model, where=str(path))
 
 def allocation_frame(alloc:dict) -> pd.DataFrame:
     "One row per expert linear of an allocation: layer, expert, linear, config, tile, bits, n_params."

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 import triton
 import mxmoe
-from .core import write_atomic, PLAN_LINEARS
+from .core import read_json, write_atomic, PLAN_LINEARS
 from .allocation import AllocationError
 from .quant import CONFIGS, QTensor, get_config, plain_config, quantize_weight
 from .kernels import (ACT_BF16, ACT_ROT, EP2, FRAGMENT_ROWS, SUM_COLS, PackedWeight, TileError, check_tile, fragment_config, gluon_only, grid_bound,
@@ -414,8 +414,7 @@ def write_kernels(allocation_json:str|Path) -> Path:
     "Regenerate the kernel source of the allocation stored in `allocation_json`; returns its path."
     path = Path(allocation_json)
     if not path.is_file(): raise AllocationError(f"No kernel allocation file at {path}")
-    try: a = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise AllocationError(f"{path} is not valid JSON (corrupt or truncated?): {e}") from None
+    a = read_json(path, AllocationError, 'write the allocation again')
     load_kernels(a)
     return kernel_dir() / f"moe_{kernel_hash(a)}.py"
 

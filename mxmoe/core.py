@@ -14,7 +14,7 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['SUPPORTED_ARCHS', 'LINEARS', 'PLAN_LINEARS', 'SPLITS', 'MxMoEError', 'UnsupportedModelError', 'DataError', 'MoELayer',
            'moe_layers', 'plan_weight', 'tiny_moe', 'reference_experts_forward', 'ExpertsOverride', 'override_experts',
-           'atomic_path', 'write_atomic', 'save_json', 'data_dir', 'load_wikitext2', 'token_stream',
+           'atomic_path', 'write_atomic', 'save_json', 'read_json', 'data_dir', 'load_wikitext2', 'token_stream',
            'calibration_windows', 'eval_windows', 'check_windows', 'perplexity']
 
 # %% ../nbs/00_core.ipynb #6ffb492c
@@ -230,6 +230,14 @@ def save_json(obj, path:str|Path, compact:bool=False, # no whitespace, for large
              ) -> Path:
     "Write `obj` as JSON to `path` atomically."
     return write_atomic(path, json.dumps(obj, **(dict(indent=0, separators=(',', ':')) if compact else dict(indent=1))))
+
+def read_json(path:Path, # an existing file
+              error:type[MxMoEError], # raised, naming the file and `fix`, where it is not valid JSON
+              fix:str # what to do about it
+             ):
+    "The JSON object stored in `path`."
+    try: return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise error(f"{path} is not valid JSON (corrupt or truncated?): {e}; {fix}") from None
 
 # %% ../nbs/00_core.ipynb #beb52cbe
 SPLITS = ('train', 'valid', 'test')

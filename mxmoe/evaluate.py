@@ -11,7 +11,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import save_file, load_file
 import pandas as pd
-from .core import MxMoEError, moe_layers, MoELayer, PLAN_LINEARS, plan_weight, override_experts
+from .core import MxMoEError, moe_layers, MoELayer, PLAN_LINEARS, plan_weight, override_experts, read_json
 from .quant import QTensor, get_config, rotated_config, rtn_quantize, weight_of, fake_qlinear
 from .allocation import layer_allocation
 from .codegen import MoELayerWeights, default_tile, moe_experts_forward, pack_layer
@@ -183,8 +183,7 @@ def load_quantized(path:str|Path, dtype:torch.dtype|None=None,
     path = Path(path)
     for f in ('mxmoe_quant.json', 'mxmoe_codes.safetensors', 'config.json'):
         if not (path/f).is_file(): raise MxMoEError(f"{path} is not an mxmoe quantized checkpoint: {f} is missing; write one with save_quantized")
-    try: meta = json.loads((path/'mxmoe_quant.json').read_text())
-    except json.JSONDecodeError as e: raise MxMoEError(f"{path/'mxmoe_quant.json'} is corrupt ({e}); save the checkpoint again") from None
+    meta = read_json(path/'mxmoe_quant.json', MxMoEError, 'save the checkpoint again')
     if meta.get('format') != QUANT_FORMAT: raise MxMoEError(f"{path} has checkpoint format {meta.get('format')}, this mxmoe reads {QUANT_FORMAT}")
     plan = {_str_key(k): c for k, c in meta['plan'].items()}
     qts = _read_codes(path/'mxmoe_codes.safetensors', plan, set(map(_str_key, meta.get('rotated', []))))

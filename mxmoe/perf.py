@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 import mxmoe
-from .core import MxMoEError
+from .core import MxMoEError, read_json
 from .quant import CONFIGS, get_config, plain_config
 from .kernels import (ACT_BF16, ACT_MODES, TILES, TileError, check_tile, grid_bound, kernel_constants, launch_params,
                            quantize_activations, route, route_and_sum)
@@ -145,8 +145,7 @@ def read_table(path:str|Path) -> dict:
     "A profile read from `path`, checked."
     path = Path(path)
     if not path.is_file(): raise PerfTableError(f"No performance table at {path}; profile with `python bench/profile_perf.py`")
-    try: t = json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise PerfTableError(f"{path} is not valid JSON ({e}); re-run the profiler") from None
+    t = read_json(path, PerfTableError, 're-run the profiler')
     if t.get('format') != TABLE_FORMAT or not isinstance(t.get('entries'), list):
         raise PerfTableError(f"{path} is not a format-{TABLE_FORMAT} performance table; re-run the profiler")
     for e in t['entries']: entry_key(e)
