@@ -17,9 +17,10 @@ from .allocation import layer_allocation
 from .codegen import MoELayerWeights, default_tile, moe_experts_forward, pack_layer
 
 # %% auto #0
-__all__ = ['Key', 'Quantizer', 'QUANT_FORMAT', 'uniform_plan', 'rtn_quantizer', 'apply_plan_', 'quantize_activations_',
-           'activation_quantized_forward', 'kernel_allocation', 'pack_moe_layer', 'kernel_experts', 'install_kernels_',
-           'save_quantized', 'load_quantized', 'local_wikitext_task', 'run_lm_eval', 'speed_table']
+__all__ = ['Key', 'Quantizer', 'QUANT_FORMAT', 'uniform_plan', 'rtn_quantizer', 'plan_layers', 'apply_plan_',
+           'quantize_activations_', 'activation_quantized_forward', 'kernel_allocation', 'pack_moe_layer',
+           'kernel_experts', 'install_kernels_', 'save_quantized', 'load_quantized', 'local_wikitext_task',
+           'run_lm_eval', 'speed_table']
 
 # %% ../nbs/06_eval.ipynb #d4c02b48
 Key = tuple[int, int, str]  # (decoder layer index, expert, 'gate_up' | 'down')
@@ -41,6 +42,14 @@ def rtn_quantizer(w:torch.Tensor, config:str, key:Key) -> QTensor:
     "Round-to-nearest, the quantizer that needs no calibration."
     return rtn_quantize(w, config)
 
+def plan_layers(model, plan:dict[Key, str]) -> dict[int, MoELayer]:
+    "`model`'s MoE layers by index, or an `MxMoEError` if an entry of `plan` names a layer, expert or linear it lacks."
+    layers = {l.index: l for l in moe_layers(model)}
+    for li, e, lin in plan:
+        if li not in layers or not 0 <= e < layers[li].n_experts or lin not in PLAN_LINEARS:
+            raise MxMoEError(f"Plan entry {(li, e, lin)} does not match the model's MoE layers {sorted(layers)}; was the plan made for another model?")
+    return layers
+
 @torch.no_grad()
 def apply_plan_(model, plan:dict[Key, str], quantizer:Quantizer=rtn_quantizer,
                 kernels:bool=False, # run the experts through the generated kernels (`install_kernels_`)
@@ -49,11 +58,8 @@ def apply_plan_(model, plan:dict[Key, str], quantizer:Quantizer=rtn_quantizer,
                 device:str|torch.device|None=None, # where to quantize (e.g. 'cuda' for a model kept on the CPU); default: where each weight lies
                ) -> dict[Key, QTensor]:
     "Quantize `model`'s expert linears in place as `plan` says; returns the codes of every quantized linear."
-    layers = {l.index: l for l in moe_layers(model)}
-    qts = {}
+    layers, qts = plan_layers(model, plan), {}
     for (li, e, lin), cfg in plan.items():
-        if li not in layers or not 0 <= e < layers[li].n_experts or lin not in PLAN_LINEARS:
-            raise MxMoEError(f"Plan entry {(li, e, lin)} does not match the model's MoE layers {sorted(layers)}; was the plan made for another model?")
         if not get_config(cfg).quantized: continue
         w = plan_weight(layers[li], e, lin)
         if not torch.isfinite(w).all(): raise MxMoEError(f"Layer {li} expert {e} {lin}: weights hold NaN or Inf; fix the checkpoint first")
@@ -124,7 +130,7 @@ def install_kernels_(model, qts:dict[Key, QTensor], plan:dict[Key, str], allocat
                      tokens_per_expert:float=1) -> dict[int, MoELayerWeights]:
     "Make every MoE layer `plan` covers run its experts from the packed `qts` through the generated kernels; returns the packed layers."
     covered, packed = {li for li, _, _ in plan}, {}
-    for l in moe_layers(model):
+    for l in plan_layers(model, plan).values():
         if l.index not in covered: continue
         packed[l.index] = p = pack_moe_layer(l, qts, kernel_allocation(l, plan, qts, allocation, tokens_per_expert))
         override_experts(l, kernel_experts(p))
