@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_cli.ipynb #d198907e
 from __future__ import annotations
-import argparse, hashlib, json, sys, warnings
+import argparse, hashlib, json, os, sys, warnings
 from pathlib import Path
 from typing import Callable
 from .core import MxMoEError, write_atomic
@@ -87,6 +87,14 @@ def _device(s:str) -> str:
         raise argparse.ArgumentTypeError(f"{s!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return s
 
+def _output_dir(s:str) -> Path:
+    "A directory the run may write into: existing, or to be made under a writable parent."
+    p = Path(s).expanduser()
+    if p.exists() and not p.is_dir(): raise argparse.ArgumentTypeError(f"{p} exists and is not a directory; pass a directory for the report")
+    parent = next(q for q in (p, *p.parents) if q.exists())
+    if not os.access(parent, os.W_OK): raise argparse.ArgumentTypeError(f"{parent} is not writable; pass a report directory you can write to")
+    return p
+
 def _existing_dir(s:str) -> Path:
     p = Path(s).expanduser()
     if not p.is_dir(): raise argparse.ArgumentTypeError(f"{p} is not a directory (it should hold wikitext-2-raw/ and wikitext-2/)")
@@ -102,7 +110,7 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument('--r', type=_unit_interval, nargs='+', default=None, help='accuracy/speed trade-offs in [0, 1]; 1 = accuracy only (default 1 0.75 on a GPU, 1 on a CPU)')
     r.add_argument('--wa-bits', type=_non_negative, default=None, help='budget of the W5A5-style point over weight-activation configs (default 5.25 on a GPU, none on a CPU; 0: none)')
     r.add_argument('--data', type=_existing_dir, default=None, help='local WikiText-2 folder (default: $MXMOE_DATA, else the hub)')
-    r.add_argument('--out', type=Path, default=Path('mxmoe_out'), help='report directory (default mxmoe_out)')
+    r.add_argument('--out', type=_output_dir, default=Path('mxmoe_out'), help='report directory (default mxmoe_out)')
     r.add_argument('--n-calib', type=_int_at_least(1), default=128, help='calibration windows (default 128)')
     r.add_argument('--seqlen', type=_int_at_least(2), default=512, help='tokens per window (default 512)')
     r.add_argument('--candidates', type=_candidate_set, default='weight-only', help="candidate set: 'weight-only', 'weight-activation', 'both', 'weight-only+rotated' (with the Hadamard-rotated twins) or comma-separated config names")
