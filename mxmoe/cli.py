@@ -110,7 +110,7 @@ def make_parser() -> argparse.ArgumentParser:
     r.add_argument('--r', type=_unit_interval, nargs='+', default=None, help='accuracy/speed trade-offs in [0, 1]; 1 = accuracy only (default 1 0.75 on a GPU, 1 on a CPU)')
     r.add_argument('--wa-bits', type=_non_negative, default=None, help='budget of the W5A5-style point over weight-activation configs (default 5.25 on a GPU, none on a CPU; 0: none)')
     r.add_argument('--data', type=_existing_dir, default=None, help='local WikiText-2 folder (default: $MXMOE_DATA, else the hub)')
-    r.add_argument('--out', type=_output_dir, default=Path('mxmoe_out'), help='report directory (default mxmoe_out)')
+    r.add_argument('--out', type=_output_dir, default='mxmoe_out', help='report directory (default mxmoe_out)')
     r.add_argument('--n-calib', type=_int_at_least(1), default=128, help='calibration windows (default 128)')
     r.add_argument('--seqlen', type=_int_at_least(2), default=512, help='tokens per window (default 512)')
     r.add_argument('--candidates', type=_candidate_set, default='weight-only', help="candidate set: 'weight-only', 'weight-activation', 'both', 'weight-only+rotated' (with the Hadamard-rotated twins) or comma-separated config names")
