@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 import pandas as pd
 from tqdm.auto import tqdm
-from .core import MxMoEError, MoELayer, moe_layers, override_experts, reference_experts_forward, atomic_path
+from .core import MxMoEError, MoELayer, check_windows, moe_layers, override_experts, reference_experts_forward, atomic_path
 from .quant import CONFIGS, METHODS, QTensor, get_config, quantize_weight, weight_of, fake_qlinear
 from .core import PLAN_LINEARS, plan_weight
 from .stats import ActStats, glu
@@ -148,6 +148,7 @@ def sensitivity_table(model, stats:ActStats, # the model and its calibration sta
     if bad := [k for k in kinds if k not in LOSS_KINDS]: raise SensitivityError(f"Unknown loss {bad}; use one of {LOSS_KINDS}")
     if bad := [m for m in methods if m not in METHODS]: raise SensitivityError(f"Unknown method {bad}; use one of {METHODS}")
     if 'model' in kinds and windows is None: raise SensitivityError("loss='model' needs windows=, e.g. a few calibration windows")
+    if 'model' in kinds: check_windows(windows, model, min_len=2)
     cfgs = [get_config(c) for c in (configs or CONFIGS)]
     mls = {l.index: l for l in moe_layers(model)}
     _check_stats(mls, stats)
