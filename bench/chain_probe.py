@@ -29,6 +29,9 @@ four routings, bf16 `grouped_mm` in the same process) at 1 and 64 tokens on the 
               (a 3-bit gate_up alone: 128 registers instead of 158)
   w3_serial_cap  the same, and every gate_up launch without a 32-row tile capped at 128 registers (the mixed
               allocation's: 157 uncapped, none spilled at 128): four programs a multiprocessor instead of three
+  l2_prefetch (a candidate, computes right results) every program first asks L2 for its tile's whole weight stream
+              (`cp.async.bulk.prefetch.L2` of each row block's code planes, a slice a thread; `prefetch.global.L2` of
+              each group's scale and zero lines), so that the ring's copies find the codes in L2
   mma_v2      (a candidate: its largest error over the routings is recorded) the group loop on mma.sync: each warp
               its 16 rows, the fragment-ordered codes (the wgmma register operand is the mma.sync one), the
               activations, scales, zeros and token sums loaded straight into registers, the next group's loads
@@ -41,13 +44,48 @@ the first four variants; `results/chain_probe_variants.json`: the others, H100 a
 variants that name the ones (`no_ones*`, `ones_regs`, `pipelined*`) change only launches that still take them, and
 `pipelined*` compiles only there. The variants from `no_copies` on, and `--configs`, were written against the kernel
 of commit d19a8c3 and measured on it (`results/chain_probe_bounds_h100.json`); `mma_v2` against the kernel of 2026-11-27
-(main 2d7250f: H200, `results/mma_v2_probe_h200.json`).
+(main 2d7250f: H200, `results/mma_v2_probe_h200.json`); `l2_prefetch` against main 5f03982 (H200,
+`results/l2_prefetch_h200.json`, the same patch run through `bench_grouped.py`).
 
     PYTHONPATH=. python bench/chain_probe.py OUT.json [--variants base no_ones ...] [--models qwen15 mixtral] [--tokens 1 16 64] [--configs mixed225]
 """
 import importlib.util, json, subprocess, sys
 from pathlib import Path
 
+L2_PREFETCH_FNS = '''@gluon.jit
+def _prefetch_block(base, words):
+    "Ask L2 for `words` int32 words (a multiple of 256) from `base` on: each of the warpgroup's 128 threads one bulk prefetch of its slice."
+    l: gl.constexpr = gl.BlockedLayout([1], [32], [4], [0])
+    t = gl.arange(0, 128, layout=l)
+    chunk = gl.cdiv(gl.cdiv(words, 128), 4) * 4  # words a thread, whole 16-byte units
+    start = gl.minimum(t * chunk, words - chunk)  # the last slices overlap instead of running past the end
+    gl.inline_asm_elementwise("cp.async.bulk.prefetch.L2.global [$1], $2;\\n mov.u32 $0, 0;", "=r,l,r",
+                              [base + start, chunk * 4 + t * 0], dtype=gl.int32, is_pure=False, pack=1)
+
+@gluon.jit
+def _prefetch_lines(base, G, stride):
+    "Ask L2 for the 128-byte lines base + g stride (g < G, at most 128 of them)."
+    l: gl.constexpr = gl.BlockedLayout([1], [32], [4], [0])
+    g = gl.minimum(gl.arange(0, 128, layout=l), G - 1)
+    gl.inline_asm_elementwise("prefetch.global.L2 [$1];\\n mov.u32 $0, 0;", "=r,l", [base + g * stride],
+                              dtype=gl.int32, is_pure=False, pack=1)
+
+'''
+L2_PREFETCH_CALLS = '''    _prefetch_block(q0_ptr + first_row.to(gl.int64) * (G * WPG0), G * BN * WPG0)
+    if FUSED:
+        _prefetch_block(q0_ptr + (first_row + HALF).to(gl.int64) * (G * WPG0), G * BN * WPG0)
+    if W_BITS == 3:
+        _prefetch_block(q1_ptr + first_row.to(gl.int64) * (G * WPG1), G * BN * WPG1)
+        if FUSED:
+            _prefetch_block(q1_ptr + (first_row + HALF).to(gl.int64) * (G * WPG1), G * BN * WPG1)
+    if GROUP != -1:
+        sz0 = slot.to(gl.int64) * GS * NW + n_blk * BN
+        _prefetch_lines(s_ptr + sz0, G, NW)
+        _prefetch_lines(z_ptr + sz0, G, NW)
+        if FUSED:
+            _prefetch_lines(s_ptr + sz0 + HALF, G, NW)
+            _prefetch_lines(z_ptr + sz0 + HALF, G, NW)
+'''
 W3_SERIAL = ("if FUSED and BM >= 32:", "if FUSED and (BM >= 32 or W_BITS == 3):")  # 3-bit codes: one operand at a time
 PATCHES = {
     'base': [],
@@ -66,6 +104,8 @@ PATCHES = {
                     "xsum = acc_a * 0.0 if FUSED else warpgroup_mma(ones, xg, acc_a, use_acc=False, is_async=True)")],
     'w3_serial': [W3_SERIAL],
     'w3_serial_cap': [W3_SERIAL, ("else dict(num_warps=4)\n", "else dict(num_warps=4, maxnreg=128)\n")],
+    'l2_prefetch': [("@gluon.jit\ndef _mainloop(", L2_PREFETCH_FNS + "@gluon.jit\ndef _mainloop("),
+                    ("    z_ptrs = z_ptr + slot.to(gl.int64) * GS * NW + ns\n", "    z_ptrs = z_ptr + slot.to(gl.int64) * GS * NW + ns\n" + L2_PREFETCH_CALLS)],
     'ones_regs': [("xsum = warpgroup_mma(ones, xg, acc_a, use_acc=False, is_async=True)",
                    "xsum = warpgroup_mma(gl.full([BN, 128], 1.0, gl.bfloat16, layout=a_l), xg, acc_a, use_acc=False, is_async=True)")],
 }
