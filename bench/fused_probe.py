@@ -10,7 +10,8 @@ ids, are dispatched after every gate_up program (CTAs go out in order), so the w
 that a gate_up tile still needs. A down tile starts its copies (weights included) only after its wait.
 Variants (--variants): the wait spinning on acquire atomics (`atomic`), on volatile loads and one acquire after them
 (`loads`), the same with a `nanosleep` between loads (`naps`); `*_cap128` put down's 128-register cap on the whole
-kernel where the gate_up launch has no cap of its own.
+kernel where the gate_up launch has no cap of its own. Configs: `bench_grouped.py`'s names, each also as NAME_blocked
+(the experts in config order, `chain_probe.py`).
 
 Output: for each model shape, token count and config, the block time of the shipped three launches and of the fused
 two, the bf16 `grouped_mm` block of `bench_grouped.py` (same graphs, four routings), and whether the fused block's
@@ -25,6 +26,7 @@ import triton
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_grouped import MODELS, allocation, bf16_times, graph_time, quantize_configs, random_experts, routings  # noqa: E402
+from chain_probe import blocked  # noqa: E402
 
 TARGET = """        cnt = gl.load(counts_ptr + e)
         gbm = gl.load(gbm_ptr + e)
@@ -133,6 +135,12 @@ def fused_forward(fmod, layer, counters, hidden, idx, w):
     return total if summed else out.view(T, k, H).sum(1)
 
 
+def probe_allocation(config: str, E: int, tokens_per_expert: float, H: int, I: int) -> dict:
+    "`bench_grouped.py`'s allocation of `config`; NAME_blocked: the same with its experts in config order (`chain_probe.blocked`)."
+    a = allocation(config.removesuffix('_blocked'), E, tokens_per_expert, H, I)
+    return blocked(a) if config.endswith('_blocked') else a
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('out')
@@ -146,12 +154,12 @@ def main():
     for name in a.models:
         E, H, I, k = MODELS[name]
         wgu, wdn = random_experts(E, H, I)
-        qts = quantize_configs(a.configs, lambda c: allocation(c, E, 1, H, I), wgu, wdn)
+        qts = quantize_configs(a.configs, lambda c: probe_allocation(c, E, 1, H, I), wgu, wdn)
         for T in a.tokens:
             sets = routings(T, E, k, H)
             base, _ = bf16_times(sets, wgu, wdn)
             for c in a.configs:
-                layer = pack_layer(normalize_allocation(allocation(c, E, T * k / E, H, I)), *qts[c])
+                layer = pack_layer(normalize_allocation(probe_allocation(c, E, T * k / E, H, I)), *qts[c])
                 shipped = graph_time([lambda s=s: moe_experts_forward(*s, layer) for s in sets])
                 for v in a.variants:
                     fmod = load_fused(layer, v)
