@@ -151,6 +151,7 @@ def main():
     a = p.parse_args()
     from mxmoe.codegen import moe_experts_forward, normalize_allocation, pack_layer
     rows, t0 = [], time.time()
+    print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}", flush=True)
     for name in a.models:
         E, H, I, k = MODELS[name]
         wgu, wdn = random_experts(E, H, I)
