@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #dec0ed10
 from __future__ import annotations
-import json, os, types, functools, contextlib, tempfile
+import json, os, secrets, shutil, types, functools, contextlib
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -209,17 +209,25 @@ def override_experts(layer:MoELayer, fn) -> ExpertsOverride:
     return ExpertsOverride(layer, fn)
 
 # %% ../nbs/00_core.ipynb #f8ce1656
+def _fresh_file(path:Path) -> Path:
+    "A new empty file beside `path` with a name of its own, created like any new file (the umask sets its mode)."
+    while True:
+        tmp = path.with_name(f'.{path.name}.{secrets.token_hex(6)}.tmp')
+        try: os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError: continue
+        return tmp
+
 @contextlib.contextmanager
 def atomic_path(path:str|Path):
-    "A temporary path in `path`'s folder that is renamed onto `path` when the `with` block ends without error."
+    "A temporary path in `path`'s folder that is renamed onto `path` when the `with` block ends without error (keeping the mode of a `path` that exists)."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    os.close(fd)
+    tmp = _fresh_file(path)
     try:
-        yield Path(tmp)
+        yield tmp
+        if path.exists(): shutil.copymode(path, tmp)
         os.replace(tmp, path)
-    finally: Path(tmp).unlink(missing_ok=True)
+    finally: tmp.unlink(missing_ok=True)
 
 def write_atomic(path:str|Path, data:str|bytes) -> Path:
     "Write `data` to `path` atomically."
