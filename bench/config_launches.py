@@ -11,6 +11,8 @@ fused top-k sum's tickets (the tile that completes a column chunk, in whichever 
   own_serial / own_concurrent     each branch's own one-config kernel (generated for that branch alone)
 Output: for each model shape and token count, the block time of the shipped forward and of each variant, the bf16
 `grouped_mm` block of `bench_grouped.py` (same routings), and whether each variant's output equals the shipped one.
+H200 (2026-11-27, `results/config_launches_h200.json`): every output equal, every variant slower than the shipped
+block (0.40-0.78x in a row, 0.68-0.93x concurrent), the one-config kernels no faster than the shipped one (0.98-1.01x).
 
     PYTHONPATH=. python bench/config_launches.py OUT.json [--models qwen15 ...] [--tokens 1 16 64] [--configs mixed225]
 """
