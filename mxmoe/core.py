@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #dec0ed10
 from __future__ import annotations
-import json, os, secrets, shutil, types, functools, contextlib
+import json, os, secrets, stat, types, functools, contextlib
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -219,13 +219,14 @@ def _fresh_file(path:Path) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(path:str|Path):
-    "A temporary path in `path`'s folder that is renamed onto `path` when the `with` block ends without error (keeping the mode of a `path` that exists)."
+    "A temporary path in `path`'s folder that is renamed onto `path` when the `with` block ends without error, with the mode of a `path` that exists or of a new file (whatever mode the writer gave it)."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _fresh_file(path)
+    mode = stat.S_IMODE((path if path.exists() else tmp).stat().st_mode)
     try:
         yield tmp
-        if path.exists(): shutil.copymode(path, tmp)
+        tmp.chmod(mode)  # a writer may have made its own file there (safetensors does, at 0600)
         os.replace(tmp, path)
     finally: tmp.unlink(missing_ok=True)
 
