@@ -38,6 +38,11 @@ four routings, bf16 `grouped_mm` in the same process) at 1 and 64 tokens on the 
               issued before this group's arithmetic; no shared memory, no barrier, no register caps
   unrolled    (a candidate, computes right results) the gate_up loop unrolled by the ring depth, every ring slot index a
               constant: 8-15% fewer instructions a group (`kernel_regs.py --loops`), no faster
+  prescaled32 (a candidate, computes right results) 32-row gate_up tiles scale and shift their codes into bf16 weights
+              (q - z) s before the tensor cores (two bf16x2 instructions a pair: the zero's integer part subtracted
+              exactly, its fraction and the scale in one FMA), so the wgmmas accumulate across groups: no fp32
+              product a group to scale, no token sums, one wait a group for both rows; other tiles as shipped: 64
+              more instructions a group (`kernel_regs.py --loops`: 364 -> 437 for w4g128), 1.00-1.06x the time
   Configs (--configs): w4g128, mixed225 and any other `bench_grouped.py` names, each also as NAME_blocked: the same
   allocation with its experts in config order (a launch's tiles of one config adjacent, instead of cycling).
 About 1 minute per variant on an H100. The patches were written against `mxmoe/gluon.py` of commit d574772, before the
@@ -48,7 +53,8 @@ variants that name the ones (`no_ones*`, `ones_regs`, `pipelined*`) change only 
 of commit d19a8c3 and measured on it (`results/chain_probe_bounds_h100.json`); `mma_v2` against the kernel of 2026-11-27
 (main 2d7250f: H200, `results/mma_v2_probe_h200.json`); `l2_prefetch` against main 5f03982 (H200,
 `results/l2_prefetch_h200.json`, the same patch run through `bench_grouped.py`); `unrolled` against main 441cdef
-(H100, `results/unrolled_ring_h100.json`, run the same way).
+(H100, `results/unrolled_ring_h100.json`, run the same way); `prescaled32` against main dbc98f5 (H100,
+`results/prescaled32_h100.json`).
 
     PYTHONPATH=. python bench/chain_probe.py OUT.json [--variants base no_ones ...] [--models qwen15 mixtral] [--tokens 1 16 64] [--configs mixed225]
 """
@@ -448,7 +454,41 @@ def _unrolled(src: str) -> str:
     return src[:a] + UNROLLED_LOOP + body + MAINLOOP_END + src[b:]
 
 
-REWRITES = {'copies': lambda src: _replace_body(src, "            acc_a = acc_a + 1.0\n"),
+PRESCALED_FN = """@gluon.jit
+def _prescaled(v, s, z):
+    "bf16 weights (q - z) s [BN, 128] from v = 128 + q (`_codes`) and the rows' fp16 scale s and zero z [BN]: v minus the zero's integer part (exact), times s, plus its fraction's share, on bf16 pairs."
+    zi = gl.floor(z.to(gl.float32) + 128.5)
+    m = (zi - z.to(gl.float32) - 128.0) * s.to(gl.float32)
+    v, zi2 = gl.broadcast(v, zi.to(gl.bfloat16)[:, None])
+    _, s2 = gl.broadcast(v, s.to(gl.bfloat16)[:, None])
+    _, m2 = gl.broadcast(v, m.to(gl.bfloat16)[:, None])
+    return gl.inline_asm_elementwise("{ .reg .b32 t; sub.rn.bf16x2 t, $1, $2; fma.rn.bf16x2 $0, t, $3, $4; }",
+                                     "=r,r,r,r,r", [v, zi2, s2, m2], dtype=gl.bfloat16, is_pure=True, pack=2)
+
+"""
+PRESCALED_BODY = """            xg = x_smem.index(slot_j).permute((1, 0))
+            if FUSED and BM >= 32 and GROUP != -1:  # weights scaled before the tensor cores: sums across groups in the wgmma
+                a_r: gl.constexpr = gl.SliceLayout(1, a_l)
+                va = _prescaled(_codes(wa0.index(slot_j).load(w_l0), wa1.index(slot_j).load(w_l1), W_BITS, BN, a_l),
+                                sa.index(slot_j).load(a_r), za.index(slot_j).load(a_r))
+                acc_a = warpgroup_mma(va, xg, acc_a, is_async=True)
+                vb = _prescaled(_codes(wb0.index(slot_j).load(w_l0), wb1.index(slot_j).load(w_l1), W_BITS, BN, a_l),
+                                sb.index(slot_j).load(a_r), zb.index(slot_j).load(a_r))
+                acc_b = warpgroup_mma(vb, xg, acc_b, is_async=True)
+                acc_a, acc_b, va, vb = warpgroup_mma_wait(num_outstanding=0, deps=(acc_a, acc_b, va, vb))
+            else:
+"""
+
+
+def _prescaled32(src: str) -> str:
+    "32-row gate_up tiles with weights scaled before the wgmmas (`PRESCALED_BODY`), every other tile's loop as shipped."
+    a, b = _region(src, BODY_START, LOOP_END)
+    old = ''.join('    ' + l if l.strip() else l for l in src[a + len(BODY_START):b].splitlines(True))
+    src = src[:a] + PRESCALED_BODY + old + src[b:]
+    return src.replace(MAINLOOP_START, PRESCALED_FN + MAINLOOP_START)
+
+
+REWRITES = {'prescaled32': _prescaled32, 'copies': lambda src: _replace_body(src, "            acc_a = acc_a + 1.0\n"),
             'copies_mma': lambda src: _replace_body(src, CONST_MMA),
             'copies5': lambda src: _stages(_replace_body(src, "            acc_a = acc_a + 1.0\n"), 5),
             'copies8': lambda src: _stages(_replace_body(src, "            acc_a = acc_a + 1.0\n"), 8),
@@ -503,7 +543,7 @@ def run_variant(variant: str, models: list[str], tokens: list[int]|None = None, 
     return rows
 
 
-CANDIDATES = ('mma_v2',)  # variants that compute right results: their largest relative error over the routings is recorded
+CANDIDATES = ('mma_v2', 'prescaled32')  # variants that compute right results: their largest relative error over the routings is recorded
 TOKENS = {'qwen15': (1, 64), 'dsv2lite': (1, 64), 'qwen3': (1, 64), 'mixtral': (1, 64)}
 VARIANTS = ['base', 'no_unpack', 'no_sync', 'no_scale']  # the default run (the committed result)
 
