@@ -351,14 +351,15 @@ class PerfModel:
             elif k == 'reduce': curves.setdefault(('reduce', e['top_k'], e['hidden']), {})[e['tokens']] = e['us']
         self.unsupported = {(e['config'], tuple(e['tile'])): e['error'] for e in table['entries'] if e['kind'] == 'unsupported'}
         self.curves = {k: (np.array(sorted(v), float), np.array([v[x] for x in sorted(v)], float)) for k, v in curves.items()}
-        self.eta, self.kappa, self.glue_us = 0.0, 0.0, {False: 0.0, True: 0.0}
+        self.eta, self.kappa, self.glue_us, self.prologue_gap_us = 0.0, 0.0, {False: 0.0, True: 0.0}, 0.0
         self.eta = self._fit_eta()
         self.kappa = self._fit_kappa()
-        self.glue_us = self._fit_glue()
+        self.glue_us, self.prologue_gap_us = self._fit_glue()
 
     def __repr__(self):
         return (f"PerfModel({self.table['device']!r}, {len(self._points)} profiled (config, tile, linear, shape), "
-                f"η={self.eta:.3f}, κ={self.kappa:.3f}, glue={self.glue_us[False]:.2f} µs, {self.glue_us[True]:.2f} µs with the fused sum)"
+                f"η={self.eta:.3f}, κ={self.kappa:.3f}, glue={self.glue_us[False]:.2f} µs, {self.glue_us[True]:.2f} µs with the fused sum, "
+                f"{self.prologue_gap_us:+.2f} µs a prologue launch)"
                 + (f" [{self.note}]" if self.note else ''))
 
     def glue(self, tokens:int, top_k:int) -> float:
@@ -389,6 +390,9 @@ class PerfModel:
         xs, ys = self.curves[('prologue', mode, K, False)]
         if rows <= xs[-1]: return float(np.interp(rows, xs, ys))
         return self._curve(aligned, rows, 'activation prologue') + ys[-1] - self._curve(aligned, xs[-1], 'activation prologue')
+    def prologues_us(self, branches:list, rows:int, K:int) -> float:
+        "A launch's activation prologues inside a block: one launch per weight-activation mode of its `branches`, each its measured time plus the fitted gap a prologue launch adds to a block."
+        return sum(self.prologue_us(m, rows, K) + self.prologue_gap_us for m in _modes(branches))
     def reduce_us(self, tokens:int, top_k:int, hidden:int) -> float:
         "Time of torch's sum over each token's k output slots: none when k = 1 or when the down launch sums them itself (`fused_sum`: in the glue)."
         return 0.0 if top_k == 1 or fused_sum(tokens, top_k) else self._curve(('reduce', top_k, hidden), tokens, 'top-k sum')
@@ -423,7 +427,7 @@ class PerfModel:
         rows = n_tokens if linear == 'gate_up' else int(np.sum(tokens))
         r = launch_us(costs, [t for _, t in br], np.array([br.index(allocation[e][linear]) for e in range(len(allocation))]),
                       tokens, N, sm_count=self.sm_count, branch_penalty=self.kappa, warps_penalty=self.eta)
-        return dict(prologue=sum(self.prologue_us(m, rows, K) for m in _modes(br)), **r)
+        return dict(prologue=self.prologues_us(br, rows, K), **r)
 
     def block_parts(self, shape, # layer sizes (`LayerShape` or the allocator's `ModelShape`)
                     tokens, # assignments per expert [E]
@@ -483,19 +487,27 @@ class PerfModel:
             if used > 1 and (x := self._excess(e['us'], e['rows'], K, br, r)) is not None: ks.append(x / (used - 1))
         return max(0.0, float(np.median(ks))) if ks else 0.0
 
-    def _fit_glue(self) -> dict[bool, float]:
-        "{fused: median of measured minus predicted time} over the calibration blocks of the table's smallest layer shape whose top-k sum is (not) `fused_sum`; a kind without blocks takes the other's (0 without any)."
-        gaps = {False: [], True: []}
+    def _block_gaps(self) -> list[tuple[bool, int, float]]:
+        "(fused top-k sum, prologue launches, measured minus predicted µs) of each calibration block of the table's smallest layer shape."
         blocks = [e for e in self.table['entries'] if e['kind'] == 'block']
-        smallest = min((e['hidden'] * e['intermediate'] for e in blocks), default=0)
+        smallest, gaps = min((e['hidden'] * e['intermediate'] for e in blocks), default=0), []
         for e in (e for e in blocks if e['hidden'] * e['intermediate'] == smallest):
             s = LayerShape(e['shape'], e['n_experts'], e['hidden'], e['intermediate'], e['top_k'])
             alloc = {x: {l: (e['config'], tuple(e['tile'])) for l in LINEARS} for x in range(s.n_experts)}
             try: gap = e['us'] - np.mean([self.block_us(s, c, alloc, e['tokens']) for c in e['counts']])
             except PerfTableError: continue
-            gaps[fused_sum(e['tokens'], s.top_k)].append(gap)
-        med = {f: float(np.median(g)) for f, g in gaps.items() if g}
-        return {f: med.get(f, med.get(not f, 0.0)) for f in (False, True)}
+            gaps.append((fused_sum(e['tokens'], s.top_k), len(LINEARS) * len(_modes([(e['config'], tuple(e['tile']))])), gap))
+        return gaps
+
+    def _fit_glue(self) -> tuple[dict[bool, float], float]:
+        """The glue {fused: median gap of the calibration blocks without activation prologues whose top-k sum is (not)
+        `fused_sum`; a kind without blocks takes the other's, 0 without any}, and the gap a prologue launch adds: the
+        median over the blocks with prologues of their gap beyond that glue, per prologue launch (0 without any)."""
+        gaps = self._block_gaps()
+        med = {f: float(np.median(g)) for f in (False, True) if (g := [x for fu, n, x in gaps if fu == f and n == 0])}
+        glue = {f: med.get(f, med.get(not f, 0.0)) for f in (False, True)}
+        per_launch = [(x - glue[fu]) / n for fu, n, x in gaps if n]
+        return glue, float(np.median(per_launch)) if per_launch else 0.0
 
     def choice_us(self, shape, # layer sizes
                   linear:str, tokens:np.ndarray, # assignments per expert [E]
@@ -527,7 +539,7 @@ class PerfModel:
             core = mix * lam / kernel_slots([cost(b, kind) for b in br], [b[1] for b in br], self.sm_count)
         else: core = share * own['latency']
         T = -(-A // shape.top_k)
-        pro = sum(self.prologue_us(m, T if linear == 'gate_up' else A, K) for m in _modes([branch]))
+        pro = self.prologues_us([branch], T if linear == 'gate_up' else A, K)
         if linear == 'gate_up' and gate_up_sums(br, shape.hidden, shape.intermediate):  # the routing's token sums, for this launch
             pro += self.routing_us(shape, A, T, True) - self.route_us(shape.n_experts, A)
         return core + share * (own['c0'] + own['empty'] + pro)
@@ -850,7 +862,7 @@ def case_routings(case:dict, shape, copies:int, # routings to draw (one per time
     return out
 
 # %% ../nbs/03_perf.ipynb #fad17750
-HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 202611274, 12, 6  # fourth draw, after the glue's fit changed (before: 20261126, then 20261127 twice)
+HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 202611275, 12, 6  # fifth draw, after the prologue gap (before: 20261126, 20261127 twice, 202611274)
 HELDOUT_FEW, HELDOUT_MANY = tuple(range(1, 17)), tuple(range(256, 8193))
 
 def random_groups(model:PerfModel, # the table's model: which pairs are profiled (and run) on every shape
