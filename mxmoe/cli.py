@@ -131,6 +131,9 @@ def load_model(name:str, device:str='cpu') -> tuple:
     if name == 'embedded':
         from mxmoe.embedded import load_embedded
         return load_embedded(device=device)
+    if name.startswith(('/', '.', '~')):  # a path, not a hub id
+        name = str(Path(name).expanduser())
+        if not Path(name).is_dir(): raise MxMoEError(f"No model folder at {name}; pass 'embedded', an existing local model folder, or a Hugging Face id")
     try:
         model = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32).to(device).eval()
         return model, AutoTokenizer.from_pretrained(name)

@@ -33,23 +33,33 @@ def _packs_bytes(cfg:QuantConfig) -> bool:
     "Whether `cfg`'s codes are stored as plain bytes (int8 symmetric or fp8) rather than packed int32 words."
     return cfg.w_format == 'fp8' or (cfg.sym and cfg.w_bits == 8)
 
+def _padded_codes(q:torch.Tensor, bits:int) -> torch.Tensor:
+    "int32 codes [..., N, K'] of `q` [..., N, K] cut to their low `bits` bits, K padded with zero codes to a multiple of `K_ALIGN`."
+    return F.pad(q.to(torch.int32) & ((1 << bits) - 1), (0, -q.shape[-1] % K_ALIGN))
+
+def _join_fields(fields:torch.Tensor, bits:int) -> torch.Tensor:
+    "int32 words [...] from their fields [..., 32 // bits], field j at bit `bits * j`."
+    words = torch.zeros(fields.shape[:-1], dtype=torch.int32, device=fields.device)
+    for j in range(fields.shape[-1]): words |= fields[..., j] << (bits * j)
+    return words
+
+def _split_fields(words:torch.Tensor, bits:int) -> torch.Tensor:
+    "Unsigned fields [..., 32 // bits] (int32) of int32 `words` [...], field j from bit `bits * j` (`_join_fields` undone)."
+    sh = torch.arange(0, 32, bits, dtype=torch.int32, device=words.device)
+    return (words[..., None] >> sh) & ((1 << bits) - 1)
+
 def pack_codes(q:torch.Tensor, # integer codes [..., N, K] (any int dtype; only the low `bits` bits are kept)
                bits:int # bits per code: 1, 2, 4 or 8
               ) -> torch.Tensor:
     "int32 words [..., N, ceil(K/128)*4*bits] holding the low `bits` bits of each code, packed along K."
-    P, K = 32 // bits, q.shape[-1]
-    q = F.pad(q.to(torch.int32) & ((1 << bits) - 1), (0, -K % K_ALIGN)).unflatten(-1, (-1, P))
-    words = torch.zeros(q.shape[:-1], dtype=torch.int32, device=q.device)
-    for j in range(P): words |= q[..., j] << (bits * j)
-    return words
+    return _join_fields(_padded_codes(q, bits).unflatten(-1, (-1, 32 // bits)), bits)
 
 def unpack_codes(words:torch.Tensor, # int32 words from `pack_codes`
                  bits:int, # bits per code
                  K:int # codes per row to return
                 ) -> torch.Tensor:
     "Unsigned codes [..., N, K] (int32) stored in `words`."
-    sh = torch.arange(0, 32, bits, dtype=torch.int32, device=words.device)
-    return ((words[..., None] >> sh) & ((1 << bits) - 1)).flatten(-2)[..., :K]
+    return _split_fields(words, bits).flatten(-2)[..., :K]
 
 # %% ../nbs/05a_kernels.ipynb #fef7861d
 @dataclass
@@ -101,13 +111,11 @@ def pack_fragments(q:torch.Tensor, # integer codes [..., N, K], N a multiple of 
                    bits:int # bits per code: 1, 2 or 4
                   ) -> torch.Tensor:
     "int32 words [..., N/64, G, 64, 4*bits]: by block of 64 rows and 128-group, each row's codes in `fragment_order` (K padded with zero codes, as `pack_codes`)."
-    *_, N, K = q.shape
+    N = q.shape[-2]
     if N % FRAGMENT_ROWS: raise PackError(f"The fragment layout stores rows in blocks of {FRAGMENT_ROWS}; got {N} rows")
-    P = 32 // bits
-    q = F.pad(q.to(torch.int32) & ((1 << bits) - 1), (0, -K % K_ALIGN)).unflatten(-1, (-1, K_ALIGN))
-    q = q[..., fragment_order(bits).to(q.device)].unflatten(-1, (4 * bits, P))
-    words = torch.zeros(q.shape[:-1], dtype=torch.int32, device=q.device)  # [..., N, G, 4 bits]
-    for n in range(P): words |= q[..., n] << (bits * n)
+    q = _padded_codes(q, bits).unflatten(-1, (-1, K_ALIGN))
+    q = q[..., fragment_order(bits).to(q.device)].unflatten(-1, (4 * bits, 32 // bits))
+    words = _join_fields(q, bits)  # [..., N, G, 4 bits]
     return words.unflatten(-3, (-1, FRAGMENT_ROWS)).transpose(-3, -2).contiguous()
 
 def unpack_fragments(words:torch.Tensor, # int32 words from `pack_fragments`
@@ -115,9 +123,8 @@ def unpack_fragments(words:torch.Tensor, # int32 words from `pack_fragments`
                      K:int # codes per row to return
                     ) -> torch.Tensor:
     "Unsigned codes [..., N, K] (int32) stored in fragment-ordered `words`."
-    sh = torch.arange(0, 32, bits, dtype=torch.int32, device=words.device)
     rows = words.transpose(-3, -2).flatten(-4, -3)  # [..., N, G, 4 bits]
-    pos = ((rows[..., None] >> sh) & ((1 << bits) - 1)).flatten(-2)  # [..., N, G, 128]
+    pos = _split_fields(rows, bits).flatten(-2)  # [..., N, G, 128]
     return pos[..., fragment_order(bits).argsort().to(words.device)].flatten(-2)[..., :K]
 
 NIBBLE_LOW, NIBBLE_HIGH = 0x33333333, 0x44444444  # bits 0-1 and bit 2 of each 4-bit field of a word
