@@ -862,7 +862,7 @@ def case_routings(case:dict, shape, copies:int, # routings to draw (one per time
     return out
 
 # %% ../nbs/03_perf.ipynb #fad17750
-HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 202611275, 12, 6  # fifth draw, after the prologue gap (before: 20261126, 20261127 twice, 202611274)
+HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 202611276, 12, 6  # sixth draw, after step 21 (before: 20261126, 20261127 twice, 202611274, 202611275)
 HELDOUT_FEW, HELDOUT_MANY = tuple(range(1, 17)), tuple(range(256, 8193))
 
 def random_groups(model:PerfModel, # the table's model: which pairs are profiled (and run) on every shape
