@@ -18,7 +18,7 @@ from .kernels import (ACT_BF16, ACT_MODES, TILES, TileError, check_tile, grid_bo
 from .codegen import (CODEGEN_VERSION, LINEARS, fused_sum, moe_experts_forward, normalize_allocation,
                            quantize_layer, launch_linear, input_sums, output_sums,
                            _branches, _modes, reads_sums)
-from .gluon import gluon_kernel, prefill_linear
+from .gluon import gluon_branch, gluon_kernel, prefill_linear
 
 # %% auto #0
 __all__ = ['QWEN15', 'DSV2LITE', 'EMPTY_PROGRAMS', 'TABLE_FORMAT', 'MIN_LOAD', 'PROFILE_CMD', 'DEFAULT_DEVICE',
@@ -862,19 +862,23 @@ def case_routings(case:dict, shape, copies:int, # routings to draw (one per time
     return out
 
 # %% ../nbs/03_perf.ipynb #fad17750
-HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 202611276, 12, 6  # sixth draw, after step 21 (before: 20261126, 20261127 twice, 202611274, 202611275)
+HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 202611277, 12, 6  # seventh draw, the first with decode groups (before: 20261126, 20261127 twice, 202611274, 202611275, 202611276)
 HELDOUT_FEW, HELDOUT_MANY = tuple(range(1, 17)), tuple(range(256, 8193))
 
 def random_groups(model:PerfModel, # the table's model: which pairs are profiled (and run) on every shape
                   shapes:list, n:int, seed:int,
                   tiles=((16, 64, 128), (64, 128, 128), (128, 128, 128)), # tiles to draw from (the allocator's defaults)
-                  most:int=4 # branches per group at most
+                  most:int=4, # branches per group at most
+                  decode_share:float=1/3 # share of the groups drawn only from pairs the Gluon decode kernel runs
                  ) -> list[list]:
-    "`n` random branch groups, each of 1 to `most` distinct (config, tile) pairs the table profiles for every shape."
+    "`n` random branch groups, each of 1 to `most` distinct (config, tile) pairs the table profiles for every shape; the first `decode_share` of them only of pairs the Gluon decode kernel runs (`gluon_branch`), the launches decode allocations make."
     ok = lambda c, t: all((c, t, l, s.hidden, s.intermediate, None, None) in model._points for s in shapes for l in LINEARS)
     pairs = sorted({k[:2] for k in model._points if k[1] in tiles and k[:2] not in model.unsupported and ok(*k[:2])})
+    decode = [p for p in pairs if gluon_branch(*p)]
     rng = np.random.default_rng(seed)
-    return [[pairs[i] for i in rng.choice(len(pairs), int(rng.integers(1, most + 1)), replace=False)] for _ in range(n)]
+    draw = lambda pool: [pool[i] for i in rng.choice(len(pool), int(rng.integers(1, min(most, len(pool)) + 1)), replace=False)]
+    n_decode = round(n * decode_share) if decode else 0
+    return [draw(decode if g < n_decode else pairs) for g in range(n)]
 
 def heldout_cases(model:PerfModel, shapes:list, real:bool=True, seed:int=HELDOUT_SEED,
                   n_groups:int=HELDOUT_GROUPS, per_group:int=HELDOUT_PER_GROUP) -> list[dict]:
