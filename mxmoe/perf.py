@@ -181,7 +181,8 @@ MIN_LOAD = 0.1  # g is read off `mid1` only when it fills at least this share of
 def fit_tile_cost(points:dict[str, dict], # entry per point name (`linear_points` + empty1/empty2)
                   bm:int, # BLOCK_M of the tile
                   prologue_us=lambda rows: 0.0, # activation-prologue time for a number of rows (0 for bf16 activations)
-                  sm_count:int=132 # multiprocessors of the GPU
+                  sm_count:int=132, # multiprocessors of the GPU
+                  warps:int=4 # warps per program where the profile did not record them: those the tile launches with
                  ) -> TileCost:
     "The `TileCost` read off the measured points."
     if miss := {'lat1', 'latM', 'sat1', 'satQ', 'empty1', 'empty2'} - set(points):
@@ -194,7 +195,7 @@ def fit_tile_cost(points:dict[str, dict], # entry per point name (`linear_points
     d = {1: net['sat1'] / points['sat1']['tiles'], bm: net['satQ'] / points['satQ']['tiles']}
     if 'satH' in points: d[bm // 2] = net['satH'] / points['satH']['tiles']
     meta = points['sat1']
-    regs, smem, warps = meta.get('regs') or 255, meta.get('smem') or 0, meta.get('warps') or 4  # unknown: one program per multiprocessor
+    regs, smem, warps = meta.get('regs') or 255, meta.get('smem') or 0, meta.get('warps') or warps  # unknown registers: one program a multiprocessor at 8 warps
     S, gain = sm_count * occupancy(regs, smem, warps), 0.0
     load = {k: min(1.0, p['tiles'] / S) for k, p in points.items()}
     if 'mid1' in points and load['mid1'] >= MIN_LOAD:  # λ(1) and g such that λ(1)(1 + g·load) gives both lat1 and mid1
@@ -415,7 +416,7 @@ class PerfModel:
                                      f"profile it: {PROFILE_CMD}")
             mode, K = kernel_constants(config)['A_MODE'], linear_dims(linear, hidden, intermediate)[0]
             pro = (lambda rows: 0.0) if mode == ACT_BF16 else (lambda rows: self.prologue_us(mode, rows, K))
-            self._costs[key] = fit_tile_cost(self._points[key], tile[0], pro, self.sm_count)
+            self._costs[key] = fit_tile_cost(self._points[key], tile[0], pro, self.sm_count, launch_params([tile])['num_warps'])
         return self._costs[key]
 
     def linear_parts(self, shape, linear:str, tokens, allocation:dict, n_tokens:int) -> dict:
@@ -862,7 +863,7 @@ def case_routings(case:dict, shape, copies:int, # routings to draw (one per time
     return out
 
 # %% ../nbs/03_perf.ipynb #fad17750
-HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 202611277, 12, 6  # seventh draw, the first with decode groups (before: 20261126, 20261127 twice, 202611274, 202611275, 202611276)
+HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 202611278, 12, 6  # eighth draw, after step 23 (before: 20261126, 20261127 twice, 202611274-202611277; the seventh the first with decode groups)
 HELDOUT_FEW, HELDOUT_MANY = tuple(range(1, 17)), tuple(range(256, 8193))
 
 def random_groups(model:PerfModel, # the table's model: which pairs are profiled (and run) on every shape
