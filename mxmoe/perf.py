@@ -419,6 +419,11 @@ class PerfModel:
             self._costs[key] = fit_tile_cost(self._points[key], tile[0], pro, self.sm_count, launch_params([tile])['num_warps'])
         return self._costs[key]
 
+    def branch_penalty(self, kind:str|None # the launch's kernel (`kernel_kind`)
+                      ) -> float:
+        "κ where it was measured, the Triton kernel's mixed launches; the Gluon decode kernel's are not slowed per config (step 24)."
+        return self.kappa if kind is None else 0.0
+
     def linear_parts(self, shape, linear:str, tokens, allocation:dict, n_tokens:int) -> dict:
         "Prologue µs and the `launch_us` terms of one linear of a block (allocation normalized)."
         K, N = linear_dims(linear, shape.hidden, shape.intermediate)
@@ -427,7 +432,7 @@ class PerfModel:
         costs = [self.tile_cost(c, t, linear, shape.hidden, shape.intermediate, kernel=kind) for c, t in br]
         rows = n_tokens if linear == 'gate_up' else int(np.sum(tokens))
         r = launch_us(costs, [t for _, t in br], np.array([br.index(allocation[e][linear]) for e in range(len(allocation))]),
-                      tokens, N, sm_count=self.sm_count, branch_penalty=self.kappa, warps_penalty=self.eta)
+                      tokens, N, sm_count=self.sm_count, branch_penalty=self.branch_penalty(kind), warps_penalty=self.eta)
         return dict(prologue=self.prologues_us(br, rows, K), **r)
 
     def block_parts(self, shape, # layer sizes (`LayerShape` or the allocator's `ModelShape`)
@@ -531,7 +536,7 @@ class PerfModel:
             kind = kernel_kind(br, linear, shape.hidden, shape.intermediate)
             tc = cost(branch, kind)
             ref = self.linear_parts(shape, linear, tokens, at, -(-A // shape.top_k))
-            mix = 1 + self.kappa * max(0, len({at[e][linear] for e in np.flatnonzero(tokens)}) - 1)
+            mix = 1 + self.branch_penalty(kind) * max(0, len({at[e][linear] for e in np.flatnonzero(tokens)}) - 1)
             mix *= 1 + self.eta * (tc.warps < launch_params([b[1] for b in br])['num_warps'])
         lam, d, _ = expert_sums(tc, tile, tokens, N)
         share = tokens / A
@@ -863,7 +868,7 @@ def case_routings(case:dict, shape, copies:int, # routings to draw (one per time
     return out
 
 # %% ../nbs/03_perf.ipynb #fad17750
-HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 202611278, 12, 6  # eighth draw, after step 23 (before: 20261126, 20261127 twice, 202611274-202611277; the seventh the first with decode groups)
+HELDOUT_SEED, HELDOUT_GROUPS, HELDOUT_PER_GROUP = 202611279, 12, 6  # ninth draw, after step 24 (before: 20261126, 20261127 twice, 202611274-202611278; the seventh the first with decode groups)
 HELDOUT_FEW, HELDOUT_MANY = tuple(range(1, 17)), tuple(range(256, 8193))
 
 def random_groups(model:PerfModel, # the table's model: which pairs are profiled (and run) on every shape
