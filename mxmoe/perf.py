@@ -478,13 +478,13 @@ class PerfModel:
         return max(0.0, float(np.median(ks))) if ks else 0.0
 
     def _fit_kappa(self) -> float:
-        "κ: median relative slowdown per extra executed config over the table's `mixed` entries that are not latency-bound (0 without any)."
+        "κ: median relative slowdown per extra executed config over the table's `mixed` Triton entries that are not latency-bound (0 without any): the launches `branch_penalty` gives it to."
         ks = []
         for e in (e for e in self.table['entries'] if e['kind'] == 'mixed'):
             br = [(c, tuple(t)) for c, t in e['branches']]
             K, N = linear_dims(e['linear'], e['hidden'], e['intermediate'])
-            kind = kernel_kind(br, e['linear'], e['hidden'], e['intermediate'])
-            try: costs = [self.tile_cost(c, t, e['linear'], e['hidden'], e['intermediate'], kernel=kind) for c, t in br]
+            if kernel_kind(br, e['linear'], e['hidden'], e['intermediate']) is not None: continue
+            try: costs = [self.tile_cost(c, t, e['linear'], e['hidden'], e['intermediate']) for c, t in br]
             except PerfTableError: continue
             cnt = np.zeros(e['n_experts'], dtype=np.int64); cnt[:e['experts']] = e['tokens']
             branch_of = np.arange(e['n_experts']) % len(br)
