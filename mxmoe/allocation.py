@@ -23,7 +23,7 @@ __all__ = ['LINEAR_KINDS', 'CANDIDATE_SETS', 'DEFAULT_TILES', 'TABLE_COLUMNS', '
            'Point', 'least_budget', 'solve_choices', 'supported_frontiers', 'pick', 'sampled_frontier', 'linearized',
            'allocation_dict', 'allocate', 'eight_row_launches', 'validate_allocation', 'save_allocation',
            'load_allocation', 'allocation_frame', 'allocation_plan', 'layer_allocation', 'expert_bits',
-           'plot_allocation', 'covered_sets', 'make_explorer']
+           'plot_allocation', 'covered_sets', 'make_explorer', 'uniform_summary']
 
 # %% ../nbs/04_allocation.ipynb #04aa872e
 class AllocationError(MxMoEError):
@@ -651,3 +651,11 @@ def make_explorer(table:pd.DataFrame, # sensitivity table
         if draw: state['fig'] = plot_allocation(alloc, state['frontier'])
         return state
     return on_change
+
+# %% ../nbs/04_allocation.ipynb #fa2148a0
+def uniform_summary(p:AllocationProblem, # the problem whose costs price it; `config` among its candidates
+                    config:str) -> dict:
+    "Predicted Δ, block time and average bits of giving every expert linear of `p` the config `config`, each with its fastest tile."
+    if config not in p.configs: raise AllocationError(f"{config!r} is not among the problem's candidates {list(p.configs)}; build the problem with it")
+    choice = np.full(len(p.keys), p.configs.index(config))
+    return _summary(p, choice, np.arange(len(choice)))

@@ -10,9 +10,9 @@ from typing import Callable
 from .core import MxMoEError, write_atomic
 
 # %% auto #0
-__all__ = ['UNIFORM_BASELINES', 'UNIFORM_WA', 'CPU_EVAL_WINDOWS', 'DEFAULT_POINTS', 'MODEL_LOSS_WINDOWS', 'Stages', 'make_parser',
-           'load_model', 'main', 'resolve_loss', 'resolve_points', 'mxmoe_points', 'check_budgets', 'frontier',
-           'write_report', 'allocation_problem', 'run_pipeline']
+__all__ = ['UNIFORM_BASELINES', 'UNIFORM_WA', 'CPU_EVAL_WINDOWS', 'DEFAULT_POINTS', 'MODEL_LOSS_WINDOWS', 'TIME_BATCH_TOKENS',
+           'Stages', 'make_parser', 'load_model', 'main', 'resolve_loss', 'resolve_points', 'mxmoe_points',
+           'check_budgets', 'frontier', 'write_report', 'allocation_problem', 'predicted_ms', 'run_pipeline']
 
 # %% ../nbs/07_cli.ipynb #19707051
 def _fingerprint(params:dict) -> str:
@@ -212,45 +212,64 @@ def _ppl_of(model_factory, plan_fn, quantizer, windows) -> dict:
     return dict(ppl=perplexity(model, windows))
 
 # %% ../nbs/07_cli.ipynb #67cfc8f1
-def frontier(rows:list[dict]) -> list[dict]:
-    "The rows no other row beats on both bits and perplexity (lower is better on both), by increasing bits."
-    return [r for r in sorted(rows, key=lambda r: (r['bits'], r['ppl']))
-            if not any(o['bits'] <= r['bits'] and o['ppl'] <= r['ppl'] and (o['bits'], o['ppl']) != (r['bits'], r['ppl']) for o in rows)]
+TIME_BATCH_TOKENS = 8192  # the batch whose predicted MoE time the allocator minimizes and the report shows
 
-def write_report(out:Path, results:dict):
-    "Write results.json, a (bits, perplexity) plot with the MxMoE frontier and a Markdown summary into `out`."
+def frontier(rows:list[dict], x:str='bits') -> list[dict]:
+    "The rows no other row beats on both `x` and perplexity (lower is better on both), by increasing `x`."
+    return [r for r in sorted(rows, key=lambda r: (r[x], r['ppl']))
+            if not any(o[x] <= r[x] and o['ppl'] <= r['ppl'] and (o[x], o['ppl']) != (r[x], r['ppl']) for o in rows)]
+
+def _ppl_plot(rows:list[dict], x:str, xlabel:str, title:str, path:Path):
+    "Perplexity against `x` of every row that has it, the MxMoE points starred and their frontier dashed, saved to `path`."
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    rows = results['rows']
-    write_atomic(out/'results.json', json.dumps(results, indent=1))
+    rows = [r for r in rows if r.get(x) is not None]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in rows:
-        if r['kind'] != 'mxmoe': ax.scatter(r['bits'], r['ppl'], label=r['name'], marker='o' if r['kind'] == 'uniform' else 's')
+        if r['kind'] != 'mxmoe': ax.scatter(r[x], r['ppl'], label=r['name'], marker='o' if r['kind'] == 'uniform' else 's')
     mx = [r for r in rows if r['kind'] == 'mxmoe']
-    ax.scatter([r['bits'] for r in mx], [r['ppl'] for r in mx], marker='*', s=120, color='k', label='MxMoE', zorder=3)
-    if f := frontier(mx): ax.plot([r['bits'] for r in f], [r['ppl'] for r in f], 'k--', lw=1, label='MxMoE frontier')
-    ax.set_xlabel('average bits per expert weight'); ax.set_ylabel('WikiText-2 test perplexity'); ax.legend(fontsize=7, ncol=2)
-    ax.set_title(results['model']); ax.set_yscale('log')
+    ax.scatter([r[x] for r in mx], [r['ppl'] for r in mx], marker='*', s=120, color='k', label='MxMoE', zorder=3)
+    if f := frontier(mx, x): ax.plot([r[x] for r in f], [r['ppl'] for r in f], 'k--', lw=1, label='MxMoE frontier')
+    ax.set_xlabel(xlabel); ax.set_ylabel('WikiText-2 test perplexity'); ax.legend(fontsize=7, ncol=2)
+    ax.set_title(title); ax.set_yscale('log')
     plain = matplotlib.ticker.FormatStrFormatter('%g')  # 90, not 9x10^1
     ax.yaxis.set_major_formatter(plain); ax.yaxis.set_minor_formatter(plain)
-    fig.tight_layout(); fig.savefig(out/'ppl_vs_bits.png', dpi=120); plt.close(fig)
+    fig.tight_layout(); fig.savefig(path, dpi=120); plt.close(fig)
+
+def write_report(out:Path, results:dict):
+    "Write results.json, perplexity against bits and against predicted MoE time with the MxMoE frontier, and a Markdown summary into `out`."
+    rows = results['rows']
+    write_atomic(out/'results.json', json.dumps(results, indent=1))
+    _ppl_plot(rows, 'bits', 'average bits per expert weight', results['model'], out/'ppl_vs_bits.png')
+    _ppl_plot(rows, 'time_ms', f"predicted MoE time (ms, {results['time_batch_tokens']}-token batch)", results['model'], out/'ppl_vs_time.png')
     gptq = ', '.join(f'{k}={v}' for k, v in results.get('gptq', {}).items())
+    ms = lambda r: '' if r.get('time_ms') is None else f"{r['time_ms']:.3f}"
     lines = [f"# mxmoe report: {results['model']}", '', f"Loss: {results['loss']}, budget scope: {results['scope']}, method: {results['method']}"
              + (f" ({gptq})" if gptq else '') + '; '
              f"{results['n_windows']} test windows of {results['seqlen']} tokens.", '',
-             '| variant | avg bits | perplexity | allocation |', '|---|---|---|---|']
-    lines += [f"| {r['name']} | {r['bits']:.3f} | {r['ppl']:.3f} | {r.get('allocation', '')} |" for r in rows]
+             f"Predicted MoE time: the routed-experts blocks of every layer for a batch of {results['time_batch_tokens']} tokens "
+             f"routed like the calibration set, by the cost model `{results['time_model']}` (`mxmoe.perf`).", '',
+             '| variant | avg bits | perplexity | predicted MoE time (ms) | allocation |', '|---|---|---|---|---|']
+    lines += [f"| {r['name']} | {r['bits']:.3f} | {r['ppl']:.3f} | {ms(r)} | {r.get('allocation', '')} |" for r in rows]
     write_atomic(out/'summary.md', '\n'.join(lines) + '\n')
 
 # %% ../nbs/07_cli.ipynb #9ffca00b
-def allocation_problem(table, model, candidates):
-    "The allocation problem with times from the measured perf model, or from the roofline stand-in where no profile covers the model's shape."
+def allocation_problem(table, model, candidates,
+                       cost=None # the cost model to predict times with (default: the measured perf model, else the roofline stand-in)
+                      ):
+    "The allocation problem with times for a `TIME_BATCH_TOKENS` batch from `cost`: by default the measured perf model, or the roofline stand-in where no profile covers the model's shape."
     from mxmoe.allocation import build_problem, RooflineCost
     from mxmoe.perf import load_perf_model, PerfTableError
-    try: return build_problem(table, model, candidates=candidates, cost=load_perf_model())
+    build = lambda c: build_problem(table, model, candidates=candidates, cost=c, batch_tokens=TIME_BATCH_TOKENS)
+    if cost is not None: return build(cost)
+    try: return build(load_perf_model())
     except PerfTableError as e:
         print(f"mxmoe: no measured kernel profile for this model ({str(e).splitlines()[0]}); predicting times with the roofline stand-in")
-        return build_problem(table, model, candidates=candidates, cost=RooflineCost())
+        return build(RooflineCost())
+
+def predicted_ms(summary:dict) -> float:
+    "Predicted MoE time (ms) of an allocation's or a uniform config's summary: the cost model's block prediction where it has one."
+    return summary.get('block_us', summary['time_us']) / 1e3
 
 def run_pipeline(args):
     "Run every stage for the parsed `args`, resuming finished ones, and write the report."
@@ -260,7 +279,7 @@ def run_pipeline(args):
     from mxmoe.quant import get_config, gptq_defaults
     from mxmoe.stats import collect_stats, save_stats, load_stats
     from mxmoe.sensitivity import sensitivity_table, save_table, load_table, calibrated_quantizer
-    from mxmoe.allocation import allocate, save_allocation, load_allocation, allocation_plan, candidate_configs
+    from mxmoe.allocation import allocate, save_allocation, load_allocation, allocation_plan, candidate_configs, uniform_summary
     from mxmoe.validation import caching_quantizer
     import torch
     out = Path(args.out); stages = Stages(out)
@@ -298,23 +317,31 @@ def run_pipeline(args):
     rtn = caching_quantizer(rtn_quantizer)
     K = moe_layers(base_model)[0].hidden_size
     ev = dict(ev=args.eval_windows)
-    rows = [dict(name='bf16', kind='reference', bits=16.0, **stages('ppl_fp', dict(data, **ev), lambda: _ppl_of(fresh, None, None, windows)))]
+    problems = {}
+    def problem(cand):
+        "The allocation problem of a candidate set, built once, each with the cost model the first one took."
+        if str(cand) not in problems:
+            first = next(iter(problems.values()), None)
+            problems[str(cand)] = allocation_problem(table, base_model, cand, None if first is None else first.cost)
+        return problems[str(cand)]
+    rows = [dict(name='bf16', kind='reference', bits=16.0, time_ms=None, **stages('ppl_fp', dict(data, **ev), lambda: _ppl_of(fresh, None, None, windows)))]
     baselines = [(c, q) for c in UNIFORM_BASELINES for q in ('RTN', args.method.upper())] + [(c, args.method.upper()) for c in uniform_wa]
     for c, name in dict.fromkeys(baselines):
         res = stages(f'ppl_{name.lower()}_{c}', dict(calib, **(dict(method=name) if name == 'RTN' else quant), **ev),
                      lambda: _ppl_of(fresh, lambda m: uniform_plan(m, c), rtn if name == 'RTN' else quantizer, windows))
-        rows.append(dict(name=f'{name} {c}', kind='uniform', bits=get_config(c).bits(K), **res))
-    problems = {}
+        ms = predicted_ms(uniform_summary(problem([c]), c)) if c in configs else None  # the table holds the routing it is predicted for
+        rows.append(dict(name=f'{name} {c}', kind='uniform', bits=get_config(c).bits(K), time_ms=ms, **res))
     for p in points:
         tag, cand = p['tag'], p['candidates']
         params = dict(sens, bits=p['bits'], r=p['r'], scope=args.scope, candidates=cand)
         def allocation_stage():
-            if str(cand) not in problems: problems[str(cand)] = allocation_problem(table, base_model, cand)
-            a = allocate(problems[str(cand)], p['bits'], p['r'], args.scope)
+            a = allocate(problem(cand), p['bits'], p['r'], args.scope)
             return dict(path=str(save_allocation(a, out/f'allocations/mxmoe_{tag}.json')), predicted=a['predicted'])
         alloc = load_allocation(stages(f'allocation_{tag}', params, allocation_stage)['path'], base_model)
         res = stages(f'ppl_mxmoe_{tag}', dict(params, **ev), lambda: _ppl_of(fresh, lambda m: allocation_plan(alloc), quantizer, windows))
-        rows.append(dict(name=p['name'], kind='mxmoe', bits=alloc['predicted']['bits'], r=p['r'], allocation=f'allocations/mxmoe_{tag}.json', **res))
+        rows.append(dict(name=p['name'], kind='mxmoe', bits=alloc['predicted']['bits'], r=p['r'], time_ms=predicted_ms(alloc['predicted']),
+                         allocation=f'allocations/mxmoe_{tag}.json', **res))
+    time_model = (next(iter(problems.values()), None) or problem(points[0]['candidates'])).cost_name  # all stages resumed: build one
     write_report(out, dict(model=args.model, seqlen=args.seqlen, n_windows=len(windows), **quant, loss=loss,
-                           scope=args.scope, rows=rows))
+                           scope=args.scope, time_batch_tokens=TIME_BATCH_TOKENS, time_model=time_model, rows=rows))
     print((out/'summary.md').read_text())
