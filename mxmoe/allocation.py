@@ -488,12 +488,16 @@ def allocate(p:AllocationProblem, # Δ, T and bits from `build_problem`
 
 def _relinearized_pick(p:AllocationProblem, choice:np.ndarray, budget:float, r:float, scope:str, solver:str, rounds:int
                       ) -> tuple[AllocationProblem, np.ndarray]:
-    "Re-solve with the costs linearized at the last pick until the pick is the allocation they were linearized at (at most `rounds` times); of the picks solved, the one whose objective is best with the predicted block time."
+    "Re-solve with the costs linearized at the last pick until the pick is the allocation they were linearized at (at most `rounds` times); of the picks solved, and of the accuracy-only pick where r < 1, the one whose objective is best with the predicted block time."
     w = np.arange(len(p.keys))
     def exact(p, choice):
         s = _summary(p, choice, w)
         return objective(s['loss'], s['block_us'], r)
     best = (exact(p, choice), p, choice)
+    if r < 1:  # a linearized solve can land on a pick that the least-loss one beats on time as well
+        loss_only = solve_choices(p, budget, 1.0, scope, solver)
+        q = linearized(p, loss_only)  # its tiles the fastest at that pick, as its own rounds would give them
+        if (j := exact(q, loss_only)) < best[0]: best = (j, q, loss_only)
     for _ in range(rounds):
         q = linearized(p, choice)
         new = solve_choices(q, budget, r, scope, solver)
@@ -652,7 +656,7 @@ def make_explorer(table:pd.DataFrame, # sensitivity table
         return state
     return on_change
 
-# %% ../nbs/04_allocation.ipynb #fa2148a0
+# %% ../nbs/04_allocation.ipynb #4a8e33ea
 def uniform_summary(p:AllocationProblem, # the problem whose costs price it; `config` among its candidates
                     config:str) -> dict:
     "Predicted Δ, block time and average bits of giving every expert linear of `p` the config `config`, each with its fastest tile."
