@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse, hashlib, json, os, sys, warnings
 from pathlib import Path
 from typing import Callable
+import numpy as np
 from .core import MxMoEError, write_atomic
 
 # %% auto #0
 __all__ = ['UNIFORM_BASELINES', 'UNIFORM_WA', 'CPU_EVAL_WINDOWS', 'DEFAULT_POINTS', 'MODEL_LOSS_WINDOWS', 'TIME_BATCH_TOKENS',
-           'Stages', 'make_parser', 'load_model', 'main', 'resolve_loss', 'resolve_points', 'mxmoe_points',
-           'check_budgets', 'frontier', 'write_report', 'allocation_problem', 'predicted_ms', 'run_pipeline']
+           'SPEED_COPIES', 'Stages', 'make_parser', 'load_model', 'main', 'resolve_loss', 'resolve_points',
+           'mxmoe_points', 'check_budgets', 'frontier', 'write_report', 'calibration_routing', 'measured_ms',
+           'allocation_problem', 'predicted_ms', 'run_pipeline']
 
 # %% ../nbs/07_cli.ipynb #19707051
 def _fingerprint(params:dict) -> str:
@@ -243,15 +245,44 @@ def write_report(out:Path, results:dict):
     _ppl_plot(rows, 'bits', 'average bits per expert weight', results['model'], out/'ppl_vs_bits.png')
     _ppl_plot(rows, 'time_ms', f"predicted MoE time (ms, {results['time_batch_tokens']}-token batch)", results['model'], out/'ppl_vs_time.png')
     gptq = ', '.join(f'{k}={v}' for k, v in results.get('gptq', {}).items())
-    ms = lambda r: '' if r.get('time_ms') is None else f"{r['time_ms']:.3f}"
+    ms = lambda v: '' if v is None else f"{v:.3f}"
+    gpu = results.get('gpu')
     lines = [f"# mxmoe report: {results['model']}", '', f"Loss: {results['loss']}, budget scope: {results['scope']}, method: {results['method']}"
              + (f" ({gptq})" if gptq else '') + '; '
              f"{results['n_windows']} test windows of {results['seqlen']} tokens.", '',
              f"Predicted MoE time: the routed-experts blocks of every layer for a batch of {results['time_batch_tokens']} tokens "
-             f"routed like the calibration set, by the cost model `{results['time_model']}` (`mxmoe.perf`).", '',
-             '| variant | avg bits | perplexity | predicted MoE time (ms) | allocation |', '|---|---|---|---|---|']
-    lines += [f"| {r['name']} | {r['bits']:.3f} | {r['ppl']:.3f} | {ms(r)} | {r.get('allocation', '')} |" for r in rows]
+             f"routed like the calibration set, by the cost model `{results['time_model']}` (`mxmoe.perf`)"
+             + (f"; measured: the same on the generated kernels, on the {gpu}." if gpu else "; measured on a GPU run only."), '',
+             '| variant | avg bits | perplexity | predicted MoE time (ms) | measured (ms) | allocation |', '|---|---|---|---|---|---|']
+    lines += [f"| {r['name']} | {r['bits']:.3f} | {r['ppl']:.3f} | {ms(r.get('time_ms'))} | {ms(r.get('measured_ms'))} | {r.get('allocation', '')} |" for r in rows]
     write_atomic(out/'summary.md', '\n'.join(lines) + '\n')
+
+# %% ../nbs/07_cli.ipynb #d8cf9c15
+SPEED_COPIES = 8  # routings each layer's measured block time is the median over
+
+def calibration_routing(freq:torch.Tensor, # [E] fraction of the calibration tokens routed to each expert (sums to k)
+                        n_tokens:int, top_k:int, seed:int) -> np.ndarray:
+    "Top-k expert ids [n_tokens, top_k] drawn like the calibration set: each token's k experts sampled without replacement in proportion to `freq` (Gumbel top-k)."
+    rng = np.random.default_rng(seed)
+    logits = np.log(np.maximum(np.asarray(freq, dtype=np.float64), 1e-12)) + rng.gumbel(size=(n_tokens, len(freq)))
+    return np.argsort(-logits, axis=1)[:, :top_k]
+
+def measured_ms(model, # the unquantized model (its bf16 linears are packed as they are)
+                qts:dict, plan:dict, # the codes (`mxmoe.evaluate.plan_codes`) and the plan they follow
+                stats, # the calibration statistics whose routing the batch follows
+                allocation:dict|None=None, # the allocation whose tiles to run (None: `default_tile`)
+                seed:int=0) -> float:
+    "Measured ms of the routed-experts blocks of every MoE layer on the generated kernels (CUDA) for a `TIME_BATCH_TOKENS` batch routed like the calibration set."
+    from mxmoe.evaluate import plan_layers, pack_moe_layer, kernel_allocation
+    from mxmoe.perf import measure_us, block_rig
+    total_us = 0.0
+    for li, layer in plan_layers(model, plan).items():
+        tokens_per_expert = TIME_BATCH_TOKENS * layer.top_k / layer.n_experts
+        packed = pack_moe_layer(layer, qts, kernel_allocation(layer, plan, qts, allocation, tokens_per_expert)).to('cuda')
+        routings = [calibration_routing(stats[li].frequency.cpu(), TIME_BATCH_TOKENS, layer.top_k, seed + j) for j in range(SPEED_COPIES)]
+        total_us += measure_us(block_rig(packed, routings, seed))[0]
+        del packed
+    return total_us / 1e3
 
 # %% ../nbs/07_cli.ipynb #9ffca00b
 def allocation_problem(table, model, candidates,
@@ -275,7 +306,7 @@ def run_pipeline(args):
     "Run every stage for the parsed `args`, resuming finished ones, and write the report."
     import copy
     from mxmoe.core import eval_windows, calibration_windows, moe_layers
-    from mxmoe.evaluate import uniform_plan, rtn_quantizer
+    from mxmoe.evaluate import uniform_plan, rtn_quantizer, plan_codes
     from mxmoe.quant import get_config, gptq_defaults
     from mxmoe.stats import collect_stats, save_stats, load_stats
     from mxmoe.sensitivity import sensitivity_table, save_table, load_table, calibrated_quantizer
@@ -324,13 +355,21 @@ def run_pipeline(args):
             first = next(iter(problems.values()), None)
             problems[str(cand)] = allocation_problem(table, base_model, cand, None if first is None else first.cost)
         return problems[str(cand)]
-    rows = [dict(name='bf16', kind='reference', bits=16.0, time_ms=None, **stages('ppl_fp', dict(data, **ev), lambda: _ppl_of(fresh, None, None, windows)))]
+    gpu = dict(gpu=torch.cuda.get_device_name(device), batch=TIME_BATCH_TOKENS) if device.startswith('cuda') else None
+    def measured(name:str, params:dict, plan:dict, allocation=None) -> float|None:
+        "Measured MoE ms of one variant on this GPU (a stage); None without a GPU."
+        if gpu is None: return None
+        run = lambda: dict(ms=measured_ms(base_model, plan_codes(base_model, plan, quantizer), plan, stats, allocation, args.seed))
+        return stages(f'speed_{name}', dict(params, **gpu), run)['ms']
+    rows = [dict(name='bf16', kind='reference', bits=16.0, time_ms=None, measured_ms=None,
+                 **stages('ppl_fp', dict(data, **ev), lambda: _ppl_of(fresh, None, None, windows)))]
     baselines = [(c, q) for c in UNIFORM_BASELINES for q in ('RTN', args.method.upper())] + [(c, args.method.upper()) for c in uniform_wa]
     for c, name in dict.fromkeys(baselines):
         res = stages(f'ppl_{name.lower()}_{c}', dict(calib, **(dict(method=name) if name == 'RTN' else quant), **ev),
                      lambda: _ppl_of(fresh, lambda m: uniform_plan(m, c), rtn if name == 'RTN' else quantizer, windows))
         ms = predicted_ms(uniform_summary(problem([c]), c)) if c in configs else None  # the table holds the routing it is predicted for
-        rows.append(dict(name=f'{name} {c}', kind='uniform', bits=get_config(c).bits(K), time_ms=ms, **res))
+        speed = measured(c, dict(calib, **quant, config=c), uniform_plan(base_model, c))  # a config's speed, whatever quantized it
+        rows.append(dict(name=f'{name} {c}', kind='uniform', bits=get_config(c).bits(K), time_ms=ms, measured_ms=speed, **res))
     for p in points:
         tag, cand = p['tag'], p['candidates']
         params = dict(sens, bits=p['bits'], r=p['r'], scope=args.scope, candidates=cand)
@@ -340,8 +379,8 @@ def run_pipeline(args):
         alloc = load_allocation(stages(f'allocation_{tag}', params, allocation_stage)['path'], base_model)
         res = stages(f'ppl_mxmoe_{tag}', dict(params, **ev), lambda: _ppl_of(fresh, lambda m: allocation_plan(alloc), quantizer, windows))
         rows.append(dict(name=p['name'], kind='mxmoe', bits=alloc['predicted']['bits'], r=p['r'], time_ms=predicted_ms(alloc['predicted']),
-                         allocation=f'allocations/mxmoe_{tag}.json', **res))
+                         measured_ms=measured(f'mxmoe_{tag}', params, allocation_plan(alloc), alloc), allocation=f'allocations/mxmoe_{tag}.json', **res))
     time_model = (next(iter(problems.values()), None) or problem(points[0]['candidates'])).cost_name  # all stages resumed: build one
     write_report(out, dict(model=args.model, seqlen=args.seqlen, n_windows=len(windows), **quant, loss=loss,
-                           scope=args.scope, time_batch_tokens=TIME_BATCH_TOKENS, time_model=time_model, rows=rows))
+                           scope=args.scope, time_batch_tokens=TIME_BATCH_TOKENS, time_model=time_model, gpu=gpu and gpu['gpu'], rows=rows))
     print((out/'summary.md').read_text())

@@ -17,7 +17,7 @@ from .allocation import layer_allocation
 from .codegen import MoELayerWeights, default_tile, moe_experts_forward, pack_layer
 
 # %% auto #0
-__all__ = ['Key', 'Quantizer', 'QUANT_FORMAT', 'uniform_plan', 'rtn_quantizer', 'plan_layers', 'apply_plan_',
+__all__ = ['Key', 'Quantizer', 'QUANT_FORMAT', 'uniform_plan', 'rtn_quantizer', 'plan_layers', 'plan_codes', 'apply_plan_',
            'quantize_activations_', 'activation_quantized_forward', 'kernel_allocation', 'pack_moe_layer',
            'kernel_experts', 'install_kernels_', 'save_quantized', 'load_quantized', 'local_wikitext_task',
            'run_lm_eval', 'speed_table']
@@ -51,20 +51,29 @@ def plan_layers(model, plan:dict[Key, str]) -> dict[int, MoELayer]:
     return layers
 
 @torch.no_grad()
-def apply_plan_(model, plan:dict[Key, str], quantizer:Quantizer=rtn_quantizer,
-                kernels:bool=False, # run the experts through the generated kernels (`install_kernels_`)
-                allocation:dict|None=None, # with `kernels`: the `mxmoe.allocation` allocation whose tiles to use
-                tokens_per_expert:float=1, # with `kernels` and no `allocation`: picks the tiles with `default_tile`
-                device:str|torch.device|None=None, # where to quantize (e.g. 'cuda' for a model kept on the CPU); default: where each weight lies
-               ) -> dict[Key, QTensor]:
-    "Quantize `model`'s expert linears in place as `plan` says; returns the codes of every quantized linear."
+def plan_codes(model, plan:dict[Key, str], quantizer:Quantizer=rtn_quantizer,
+               device:str|torch.device|None=None, # where to quantize (e.g. 'cuda' for a model kept on the CPU); default: where each weight lies
+              ) -> dict[Key, QTensor]:
+    "The codes of every linear `plan` quantizes, from `model`'s weights (left as they are), each beside its weight."
     layers, qts = plan_layers(model, plan), {}
     for (li, e, lin), cfg in plan.items():
         if not get_config(cfg).quantized: continue
         w = plan_weight(layers[li], e, lin)
         if not torch.isfinite(w).all(): raise MxMoEError(f"Layer {li} expert {e} {lin}: weights hold NaN or Inf; fix the checkpoint first")
-        qts[(li, e, lin)] = qt = quantizer(w.to(device or w.device).float(), cfg, (li, e, lin)).to(w.device)  # one linear on `device` at a time
-        _write_back(layers[li], e, lin, weight_of(qt).to(w.dtype))
+        qts[(li, e, lin)] = quantizer(w.to(device or w.device).float(), cfg, (li, e, lin)).to(w.device)  # one linear on `device` at a time
+    return qts
+
+@torch.no_grad()
+def apply_plan_(model, plan:dict[Key, str], quantizer:Quantizer=rtn_quantizer,
+                kernels:bool=False, # run the experts through the generated kernels (`install_kernels_`)
+                allocation:dict|None=None, # with `kernels`: the `mxmoe.allocation` allocation whose tiles to use
+                tokens_per_expert:float=1, # with `kernels` and no `allocation`: picks the tiles with `default_tile`
+                device:str|torch.device|None=None, # where to quantize (`plan_codes`)
+               ) -> dict[Key, QTensor]:
+    "Quantize `model`'s expert linears in place as `plan` says; returns the codes of every quantized linear."
+    qts, layers = plan_codes(model, plan, quantizer, device), plan_layers(model, plan)
+    for (li, e, lin), qt in qts.items():
+        _write_back(layers[li], e, lin, weight_of(qt).to(plan_weight(layers[li], e, lin).dtype))
     if kernels: install_kernels_(model, qts, plan, allocation, tokens_per_expert)
     else: quantize_activations_(model, qts)
     return qts
