@@ -96,6 +96,7 @@ def main():
     p.add_argument('--configs', nargs='+', default=['w4g128', 'mixed225'])
     a = p.parse_args()
     rows, t0 = [], time.time()
+    print(f"device {torch.cuda.get_device_name()}, torch {torch.__version__}, triton {triton.__version__}", flush=True)
     for name in a.models:
         E, H, I, k = MODELS[name]
         bgu, bdn = random_experts(E, H, I)
