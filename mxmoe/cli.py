@@ -364,11 +364,17 @@ def run_pipeline(args):
     rows = [dict(name='bf16', kind='reference', bits=16.0, time_ms=None, measured_ms=None,
                  **stages('ppl_fp', dict(data, **ev), lambda: _ppl_of(fresh, None, None, windows)))]
     baselines = [(c, q) for c in UNIFORM_BASELINES for q in ('RTN', args.method.upper())] + [(c, args.method.upper()) for c in uniform_wa]
+    times = {}
+    def config_times(c:str) -> tuple:
+        "Predicted and measured MoE ms of uniform config `c`, whatever quantized it: worked out once for its RTN and GPTQ rows."
+        if c not in times:  # the table holds the routing it is predicted for
+            times[c] = (predicted_ms(uniform_summary(problem([c]), c)) if c in configs else None,
+                        measured(c, dict(calib, **quant, config=c), uniform_plan(base_model, c)))
+        return times[c]
     for c, name in dict.fromkeys(baselines):
         res = stages(f'ppl_{name.lower()}_{c}', dict(calib, **(dict(method=name) if name == 'RTN' else quant), **ev),
                      lambda: _ppl_of(fresh, lambda m: uniform_plan(m, c), rtn if name == 'RTN' else quantizer, windows))
-        ms = predicted_ms(uniform_summary(problem([c]), c)) if c in configs else None  # the table holds the routing it is predicted for
-        speed = measured(c, dict(calib, **quant, config=c), uniform_plan(base_model, c))  # a config's speed, whatever quantized it
+        ms, speed = config_times(c)
         rows.append(dict(name=f'{name} {c}', kind='uniform', bits=get_config(c).bits(K), time_ms=ms, measured_ms=speed, **res))
     for p in points:
         tag, cand = p['tag'], p['candidates']
