@@ -49,6 +49,14 @@ def _prefetch_tile(q0_ptr, q1_ptr, s_ptr, z_ptr, slot, n_blk, NW, K, W_BITS: gl.
 
 
 @gluon.jit
+def _tile_of(q, NT, topk_ptr, branch_ptr, slot_ptr):
+    "(assignment, n-block, branch, slot) of a linear's tile q when each assignment has NT tiles: its expert read from the top-k."
+    a = q // NT
+    e = gl.load(topk_ptr + a)
+    return a, q % NT, gl.load(branch_ptr + e), gl.load(slot_ptr + e)
+
+
+@gluon.jit
 def _wait(ready_ptr, a, target):
     "Spin on volatile loads until ready[a] >= target, then one acquire: what the counted tiles stored is visible."
     seen = gl.load(ready_ptr + a, volatile=True)
@@ -80,11 +88,7 @@ def single_source(gu_branches, dn_branches) -> str:
          "                  SUM: gl.constexpr, PF: gl.constexpr):",
          "    pid = gl.program_id(0)",
          "    if pid < A * NTG:",
-         "        a = pid // NTG",
-         "        n_blk = pid % NTG",
-         "        e = gl.load(topk_ptr + a)",
-         "        branch = gl.load(g_branch_ptr + e)",
-         "        slot = gl.load(g_slot_ptr + e)"]
+         "        a, n_blk, branch, slot = _tile_of(pid, NTG, topk_ptr, g_branch_ptr, g_slot_ptr)"]
     for b, (c, t) in enumerate(gu_branches):
         k = kernel_constants(c)
         L += [f"        {'if' if b == 0 else 'elif'} branch == {b}:",
@@ -93,12 +97,7 @@ def single_source(gu_branches, dn_branches) -> str:
     L += ["        _barrier()  # every thread's stores precede the count (a release)",
           "        gl.atomic_add(ready_ptr + a, 1, sem='release', scope='gpu')",
           "    else:",
-          "        q = pid - A * NTG",
-          "        a = q // NTD",
-          "        n_blk = q % NTD",
-          "        e = gl.load(topk_ptr + a)",
-          "        branch = gl.load(d_branch_ptr + e)",
-          "        slot = gl.load(d_slot_ptr + e)"]
+          "        a, n_blk, branch, slot = _tile_of(pid - A * NTG, NTD, topk_ptr, d_branch_ptr, d_slot_ptr)"]
     for b, (c, t) in enumerate(dn_branches):
         k = kernel_constants(c)
         L += [f"        {'if' if b == 0 else 'elif'} branch == {b}:",
