@@ -133,11 +133,12 @@ def _down_split(x_ptr, xsum_ptr, rw_ptr, out_ptr, sum_ptr, tickets_ptr, ws_ptr, 
 
 
 @gluon.jit
-def _tile_of(q, NT, topk_ptr, branch_ptr, slot_ptr):
-    "(assignment, n-block, branch, slot) of a linear's tile q when each assignment has NT tiles: its expert read from the top-k."
-    a = q // NT
-    e = gl.load(topk_ptr + a)
-    return a, q % NT, gl.load(branch_ptr + e), gl.load(slot_ptr + e)
+def _tile_of(q, NT, P: gl.constexpr, topk_ptr, branch_ptr, slot_ptr):
+    """(assignment, n-block, branch, slot) of program q of a linear whose assignments have NT tiles of P adjacent K parts
+    each: its expert read from the top-k, part p of expert e packed as virtual expert e P + p (`split_gate_up`)."""
+    a = q // (NT * P)
+    e = gl.load(topk_ptr + a) * P + q % P
+    return a, q // P % NT, gl.load(branch_ptr + e), gl.load(slot_ptr + e)
 
 
 @gluon.jit
@@ -173,14 +174,7 @@ def single_source(gu_branches, dn_branches) -> str:
          "                  SUM: gl.constexpr, PF: gl.constexpr, P: gl.constexpr, WAIT: gl.constexpr, DP: gl.constexpr):",
          "    pid = gl.program_id(0) + PID0",
          "    if pid < A * NTG * P:",
-         "        if P == 1:",
-         "            a, n_blk, branch, slot = _tile_of(pid, NTG, topk_ptr, g_branch_ptr, g_slot_ptr)",
-         "        else:  # the P parts of a tile are adjacent programs; part p of expert e is virtual expert e P + p",
-         "            a = pid // (NTG * P)",
-         "            n_blk = pid // P % NTG",
-         "            ve = gl.load(topk_ptr + a) * P + pid % P",
-         "            branch = gl.load(g_branch_ptr + ve)",
-         "            slot = gl.load(g_slot_ptr + ve)"]
+         "        a, n_blk, branch, slot = _tile_of(pid, NTG, P, topk_ptr, g_branch_ptr, g_slot_ptr)"]
     for b, (c, t) in enumerate(gu_branches):
         k = kernel_constants(c)
         consts = f"W_BITS={k['W_BITS']}, GROUP={k['GROUP']}, BM={t[0]}, BN={t[1]}, BK={t[2]}"
@@ -196,7 +190,7 @@ def single_source(gu_branches, dn_branches) -> str:
           "            gl.atomic_add(ready_ptr + a, 1, sem='release', scope='gpu')",
           "    else:",
           "        q = pid - A * NTG * P",
-          "        a, n_blk, branch, slot = _tile_of(q // DP, NTD, topk_ptr, d_branch_ptr, d_slot_ptr)"]
+          "        a, n_blk, branch, slot = _tile_of(q // DP, NTD, 1, topk_ptr, d_branch_ptr, d_slot_ptr)"]
     for b, (c, t) in enumerate(dn_branches):
         k = kernel_constants(c)
         L += [f"        {'if' if b == 0 else 'elif'} branch == {b}:",
