@@ -13,7 +13,8 @@ weights packed as a virtual expert of K / P features, `split_gate_up`), each par
 the last part of a tile to arrive adds them in part order and writes SiLU(gate) * up; `*_d2`: down's K loop cut in
 two the same way (`split_down`, the first part taking the odd group). The split paths keep the token sums in rows of
 whole 128-byte lines: the down tiles copy them 4 bytes at a time, through L1, and a line shared with a row still
-being written gave stale sums (wrong outputs in 2 of 30 checks before). Timing only (wrong results): `*_gu` and `*_dn`
+being written gave stale sums (wrong outputs in 2 of 30 checks before). `single` keeps the shipped functions' rows
+(I / 64 floats), which share lines: no wrong output was seen there, but the same hazard stands. Timing only (wrong results): `*_gu` and `*_dn`
 run one of the two parts alone (down without its wait).
 
 Output: per shape and config, the bf16 block, the shipped block and each variant (CUDA-graph replays over
@@ -304,20 +305,21 @@ def main():
         for c in a.configs:
             layer = pack_layer(normalize_allocation(allocation(c, E, T * k / E, H, I)), *qts[c])
             shipped = graph_time([lambda s=s: moe_experts_forward(*s, layer) for s in sets])
+            refs = [moe_experts_forward(*s, layer).float() for s in sets]
             mod = load_single(layer)
             st = State(layer, T, k)
             for P in {VARIANTS[v]['p'] for v in a.variants} - {1}:
-                st.split[P] = split_gate_up(normalize_allocation(allocation(c, E, T * k / E, H, I)), wgu, P)
+                st.split[P] = split_gate_up(layer.allocation, wgu, P)
                 assert st.split[P].branches == layer.gate_up.branches, (st.split[P].branches, layer.gate_up.branches)
             if any(VARIANTS[v].get('dp', 1) == 2 for v in a.variants):
-                st.dsplit = split_down(normalize_allocation(allocation(c, E, T * k / E, H, I)), wdn)
+                st.dsplit = split_down(layer.allocation, wdn)
                 assert st.dsplit[0].branches == st.dsplit[1].branches == layer.down.branches
             r = dict(model=name, T=T, config=c, tile_gate_up=layer.gate_up.branches[0][1], tile_down=layer.down.branches[0][1],
                      bf16_us=base * 1e3, shipped_us=shipped * 1e3, shipped_x=base / shipped)
             for v in a.variants:
                 whole = VARIANTS[v].get('role', 3) == 3
-                err = max(float((single_forward(mod, layer, st, v, *s).float() - moe_experts_forward(*s, layer).float()).abs().max()
-                                / moe_experts_forward(*s, layer).float().abs().max()) for s in sets * 8) if whole else float('nan')  # 32 calls: races show
+                err = max(float((single_forward(mod, layer, st, v, *s).float() - ref).abs().max() / ref.abs().max())
+                          for s, ref in zip(sets * 8, refs * 8)) if whole else float('nan')  # 32 calls: races show
                 torch.cuda.synchronize()
                 clean = int(st.ready.abs().sum() + st.done.abs().sum()) == 0
                 us = graph_time([lambda s=s: single_forward(mod, layer, st, v, *s) for s in sets]) * 1e3
